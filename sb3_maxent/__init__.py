@@ -1,0 +1,13 @@
+"""sb3_maxent: maximum-entropy reinforcement learning for stable-baselines3."""
+
+import os
+
+from sb3_maxent.common.validation import DivergenceError
+from sb3_maxent.sacv1 import SACV1
+
+# Read version from file
+version_file = os.path.join(os.path.dirname(__file__), "version.txt")
+with open(version_file) as file_handler:
+    __version__ = file_handler.read().strip()
+
+__all__ = ["SACV1", "DivergenceError", "__version__"]

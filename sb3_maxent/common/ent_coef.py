@@ -1,0 +1,102 @@
+"""Entropy coefficient (temperature :math:`\\alpha`) handling shared by the maximum-entropy algorithms.
+
+SB3's ``SAC`` accepts ``ent_coef`` as a float, ``"auto"`` or ``"auto_<init>"``; every algorithm of this
+package accepts the same values, parsed once here instead of once per algorithm.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+AUTO_PREFIX = "auto"
+DEFAULT_AUTO_INIT = 1.0
+
+
+@dataclass(frozen=True)
+class EntCoefSpec:
+    """
+    Parsed ``ent_coef`` argument.
+
+    :param learnable: ``True`` when :math:`\\alpha` is tuned by dual gradient descent (``"auto"``)
+    :param initial_value: the fixed :math:`\\alpha`, or the starting value of the learned one
+    """
+
+    learnable: bool
+    initial_value: float
+
+
+def parse_ent_coef(ent_coef: str | float) -> EntCoefSpec:
+    """
+    Parse ``ent_coef`` the way SB3's ``SAC`` understands it, with explicit errors.
+
+    * a number :math:`\\alpha \\geq 0`: fixed temperature (``0`` removes the entropy bonus);
+    * ``"auto"``: learned, starting at 1;
+    * ``"auto_<x>"``: learned, starting at ``x > 0``.
+
+    :param ent_coef: the user's value
+    :return: whether it is learned, and its (initial) value
+    :raises ValueError: on a negative or non-finite value, or a malformed string
+    """
+    if isinstance(ent_coef, str):
+        if not ent_coef.startswith(AUTO_PREFIX):
+            try:
+                return _fixed_ent_coef(float(ent_coef))
+            except ValueError:
+                raise ValueError(
+                    f"ent_coef must be a float, 'auto' or 'auto_<initial value>', got {ent_coef!r}"
+                ) from None
+        return EntCoefSpec(learnable=True, initial_value=_auto_initial_value(ent_coef))
+    return _fixed_ent_coef(float(ent_coef))
+
+
+def _fixed_ent_coef(value: float) -> EntCoefSpec:
+    if not np.isfinite(value) or value < 0.0:
+        raise ValueError(f"ent_coef must be a finite number >= 0, got {value}")
+    return EntCoefSpec(learnable=False, initial_value=value)
+
+
+def _auto_initial_value(ent_coef: str) -> float:
+    if ent_coef == AUTO_PREFIX:
+        return DEFAULT_AUTO_INIT
+    _, sep, tail = ent_coef.partition("_")
+    try:
+        init_value = float(tail) if sep else float("nan")
+    except ValueError:
+        init_value = float("nan")
+    if not np.isfinite(init_value) or init_value <= 0.0:
+        raise ValueError(f"ent_coef={ent_coef!r}: the initial value after 'auto_' must be a finite number > 0")
+    return init_value
+
+
+def default_target_entropy(action_space: spaces.Space) -> float:
+    """
+    Default entropy target :math:`\\bar{\\mathcal{H}}` of Haarnoja et al. (2018b).
+
+    :math:`\\bar{\\mathcal{H}} = -\\dim(\\mathcal{A})` for ``Box`` actions.
+
+    :param action_space: the environment's action space
+    :return: the target entropy
+    """
+    if isinstance(action_space, spaces.Box):
+        return -float(np.prod(action_space.shape))
+    raise ValueError(f"No default target entropy for action space {action_space}")
+
+
+def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space) -> float:
+    """
+    Resolve ``target_entropy`` (``"auto"`` or a number) to a float.
+
+    :param target_entropy: the user's value
+    :param action_space: the environment's action space (for ``"auto"``)
+    :return: the target entropy
+    """
+    if target_entropy == "auto":
+        return default_target_entropy(action_space)
+    try:
+        value = float(target_entropy)
+    except ValueError:
+        raise ValueError(f"target_entropy must be 'auto' or a float, got {target_entropy!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"target_entropy must be finite, got {value}")
+    return value

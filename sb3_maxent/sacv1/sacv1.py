@@ -1,0 +1,418 @@
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from stable_baselines3.sac.policies import Actor
+from torch import nn
+from torch.nn import functional as F
+
+from sb3_maxent.common.ent_coef import parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
+
+SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
+
+
+@contextmanager
+def frozen_parameters(module: nn.Module) -> Iterator[None]:
+    """
+    Stop autograd from recording gradients for ``module``'s parameters (inputs still get gradients).
+
+    Cheaper than back-propagating into the weights and discarding the result.
+    """
+    trainable = [param for param in module.parameters() if param.requires_grad]
+    for param in trainable:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in trainable:
+            param.requires_grad_(True)
+
+LOSS_KEYS = ("value_loss", "critic_loss", "actor_loss", "ent_coef_loss")
+
+
+def soft_value_target(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+    """
+    Target of the state-value network (SAC v1, eq. 5).
+
+    :math:`\\hat V(s) = \\min_i Q_{\\theta_i}(s, \\tilde a) - \\alpha \\log \\pi_\\phi(\\tilde a|s)`,
+    :math:`\\tilde a \\sim \\pi_\\phi(\\cdot|s)` sampled fresh (not the replay action).
+
+    :param q_values_pi: :math:`Q_{\\theta_i}(s, \\tilde a)`, shape (batch_size, n_critics)
+    :param log_prob_pi: :math:`\\log \\pi_\\phi(\\tilde a|s)`, shape (batch_size, 1)
+    :param ent_coef: :math:`\\alpha`, a scalar tensor
+    :return: the target, shape (batch_size, 1)
+    """
+    min_q_pi, _ = th.min(q_values_pi, dim=1, keepdim=True)
+    return min_q_pi - ent_coef * log_prob_pi
+
+
+def soft_q_target(
+    rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_values: th.Tensor
+) -> th.Tensor:
+    """
+    Target of the soft Q networks (SAC v1, eq. 8), bootstrapped on the target value network.
+
+    :math:`\\hat Q(s, a) = r + \\gamma (1 - d) V_{\\bar\\psi}(s')`
+
+    :param rewards: shape (batch_size, 1)
+    :param dones: termination flags (not timeouts), shape (batch_size, 1)
+    :param discounts: :math:`\\gamma` (or :math:`\\gamma^n` per sample for n-step returns)
+    :param next_values: :math:`V_{\\bar\\psi}(s')`, shape (batch_size, 1)
+    :return: the target, shape (batch_size, 1)
+    """
+    return rewards + (1.0 - dones) * discounts * next_values
+
+
+def value_loss_fn(values: th.Tensor, target: th.Tensor) -> th.Tensor:
+    """:math:`J_V(\\psi) = \\mathbb{E}[\\tfrac12 (V_\\psi(s) - \\hat V(s))^2]` (SAC v1, eq. 5)."""
+    return 0.5 * F.mse_loss(values, target)
+
+
+def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor) -> th.Tensor:
+    """:math:`J_Q(\\theta) = \\sum_i \\mathbb{E}[\\tfrac12 (Q_{\\theta_i}(s,a) - \\hat Q(s,a))^2]` (SAC v1, eq. 7)."""
+    return 0.5 * th.stack([F.mse_loss(q, target) for q in q_values]).sum()
+
+
+def actor_loss_fn(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+    """
+    Reparameterised policy loss (SAC v1, eq. 12, with the min over critics as in the paper's code).
+
+    :math:`J_\\pi(\\phi) = \\mathbb{E}[\\alpha \\log \\pi_\\phi(\\tilde a|s) - \\min_i Q_{\\theta_i}(s, \\tilde a)]`
+    """
+    min_q_pi, _ = th.min(q_values_pi, dim=1, keepdim=True)
+    return (ent_coef * log_prob_pi - min_q_pi).mean()
+
+
+class SACV1(OffPolicyAlgorithm):
+    """
+    Soft Actor-Critic, original version (SAC v1), with a soft state-value network.
+
+    Off-Policy Maximum Entropy Deep Reinforcement Learning with a Stochastic Actor.
+    Paper: https://arxiv.org/abs/1801.01290
+    Original implementation: https://github.com/haarnoja/sac
+
+    Uses SB3 ``SAC`` as a base (same arguments, actor and critics); it differs where SAC v1 does:
+    the soft Q networks bootstrap on a target *state-value* network,
+    :math:`\\hat Q(s,a) = r + \\gamma (1 - d) V_{\\bar\\psi}(s')`, instead of twin target Q networks, and
+    :math:`V_\\psi` regresses :math:`\\min_i Q_{\\theta_i}(s,\\tilde a) - \\alpha\\log\\pi_\\phi(\\tilde a|s)`.
+    As in the paper's implementation, the three losses of a gradient step are evaluated at the same
+    parameters and applied together. The paper fixes :math:`\\alpha` through a reward scale
+    (:math:`\\alpha = 1/\\text{reward scale}`); ``ent_coef`` sets it directly, or learns it (``"auto"``)
+    by the dual gradient descent of SAC v2.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: learning rate for adam optimizer, the same for all networks
+        (Q-values, actor, value function); it can be a function of the current progress remaining (from 1 to 0)
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param batch_size: Minibatch size for each gradient update
+    :param tau: the soft update coefficient of the value target ("Polyak update", in (0, 1])
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps. Alternatively pass a tuple of frequency and unit
+        like ``(5, "step")`` or ``(2, "episode")``.
+    :param gradient_steps: How many gradient steps to do after each rollout (see ``train_freq``).
+        ``-1`` means as many gradient steps as steps done in the environment during the rollout.
+    :param action_noise: the action noise type (None by default)
+    :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
+        If ``None``, it will be automatically selected.
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+    :param n_steps: n-step returns for the Q target (uses SB3's ``NStepReplayBuffer``), see SB3 ``SAC``
+    :param ent_coef: Entropy regularization coefficient :math:`\\alpha` (the inverse of the paper's reward scale).
+        A float, ``"auto"`` to learn it, or ``"auto_0.1"`` to learn it starting from 0.1.
+    :param target_update_interval: update the value target every ``target_update_interval`` gradient steps.
+    :param target_entropy: target entropy when learning ``ent_coef`` (``"auto"``: :math:`-\\dim(\\mathcal{A})`)
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
+        instead of action noise exploration (default: False)
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+        Default: -1 (only sample at the beginning of the rollout)
+    :param use_sde_at_warmup: Whether to use gSDE instead of uniform sampling
+        during the warm up phase (before learning starts)
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: SACV1Policy
+    actor: Actor
+    critic: ContinuousCritic
+    value_net: StateValueNetwork
+    value_target: StateValueNetwork
+
+    def __init__(
+        self,
+        policy: str | type[SACV1Policy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,  # 1e6
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        target_update_interval: int = 1,
+        target_entropy: str | float = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_off_policy_hyperparameters(
+            tau=tau,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            learning_rate=learning_rate,
+        )
+        # Fail on a malformed ent_coef before building anything
+        parse_ent_coef(ent_coef)
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            use_sde_at_warmup=use_sde_at_warmup,
+            supported_action_spaces=(spaces.Box,),
+            support_multi_env=True,
+        )
+
+        self.target_entropy = target_entropy
+        self.log_ent_coef: th.Tensor | None = None
+        self.ent_coef = ent_coef
+        self.target_update_interval = target_update_interval
+        self.ent_coef_optimizer: th.optim.Adam | None = None
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._create_aliases()
+        # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
+        self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
+        self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
+
+        ent_coef_spec = parse_ent_coef(self.ent_coef)
+        if ent_coef_spec.learnable:
+            # Optimise log(alpha), as SB3 SAC and softlearning do, so that alpha stays positive
+            self.log_ent_coef = th.log(th.ones(1, device=self.device) * ent_coef_spec.initial_value).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        else:
+            # Same attribute as SB3 SAC: what EntropyTargetCallback-like tools drive
+            self.ent_coef_tensor = th.tensor(ent_coef_spec.initial_value, device=self.device)
+
+    def _create_aliases(self) -> None:
+        self.actor = self.policy.actor
+        self.critic = self.policy.critic
+        self.value_net = self.policy.value_net
+        self.value_target = self.policy.value_target
+
+    def _current_ent_coef(self, log_prob_pi: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        """
+        :math:`\\alpha` for this gradient step and, when learned, the loss of SAC v2's dual problem
+        :math:`J(\\alpha) = \\mathbb{E}[-\\alpha (\\log\\pi(\\tilde a|s) + \\bar{\\mathcal{H}})]` (on :math:`\\log\\alpha`).
+        """
+        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
+            return self.ent_coef_tensor, None
+        assert isinstance(self.target_entropy, float)
+        # alpha is detached: the other losses must not move it (softlearning issue #60)
+        ent_coef_loss = -(self.log_ent_coef * (log_prob_pi + self.target_entropy).detach()).mean()
+        return th.exp(self.log_ent_coef.detach()), ent_coef_loss
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer, self.value_net.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+
+        logs: dict[str, list[float]] = defaultdict(list)
+
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            # For n-step replay, the discount is gamma ** n (when no early termination)
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+            if self.use_sde:
+                self.actor.reset_noise()
+
+            # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
+            actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
+            log_prob_pi = log_prob_pi.reshape(-1, 1)
+            ent_coef, ent_coef_loss = self._current_ent_coef(log_prob_pi)
+
+            # Q_theta_i(s, a~): one forward pass serves the value target (detached) and the policy loss,
+            # which needs gradients w.r.t. a~ only, not w.r.t. the critics' weights
+            with frozen_parameters(self.critic):
+                q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
+
+            with th.no_grad():
+                # V^(s) = min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
+                value_target = soft_value_target(q_values_pi, log_prob_pi, ent_coef)
+                # Q^(s, a) = r + gamma (1 - d) V_psi_bar(s')
+                q_target = soft_q_target(
+                    replay_data.rewards, replay_data.dones, discounts, self.value_target(replay_data.next_observations)
+                )
+
+            values = self.value_net(replay_data.observations)
+            value_loss = value_loss_fn(values, value_target)
+            q_values = self.critic(replay_data.observations, replay_data.actions)
+            critic_loss = critic_loss_fn(q_values, q_target)
+            actor_loss = actor_loss_fn(q_values_pi, log_prob_pi, ent_coef)
+
+            # One host sync for every statistic of the step (a .item() per value costs more on GPU)
+            stats = self._step_statistics(value_loss, critic_loss, actor_loss, ent_coef_loss, ent_coef, log_prob_pi, q_values, values)
+            check_finite_losses(
+                {key: stats[key] for key in LOSS_KEYS if key in stats},
+                n_updates=self._n_updates + gradient_step,
+                num_timesteps=self.num_timesteps,
+            )
+
+            self._apply_gradients(actor_loss, critic_loss, value_loss, ent_coef_loss)
+
+            if gradient_step % self.target_update_interval == 0:
+                # psi_bar <- tau psi + (1 - tau) psi_bar
+                polyak_update(self.value_net.parameters(), self.value_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+            for key, value in stats.items():
+                logs[key].append(value)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values_list in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values_list))
+
+    @staticmethod
+    def _step_statistics(
+        value_loss: th.Tensor,
+        critic_loss: th.Tensor,
+        actor_loss: th.Tensor,
+        ent_coef_loss: th.Tensor | None,
+        ent_coef: th.Tensor,
+        log_prob_pi: th.Tensor,
+        q_values: tuple[th.Tensor, ...],
+        values: th.Tensor,
+    ) -> dict[str, float]:
+        named = {
+            "value_loss": value_loss,
+            "critic_loss": critic_loss,
+            "actor_loss": actor_loss,
+            "ent_coef": ent_coef.reshape(()),
+            "entropy": -log_prob_pi.mean(),
+            # Soft-value magnitudes: where a soft method's blow-up shows first
+            "q_values": q_values[0].mean(),
+            "values": values.mean(),
+        }
+        if ent_coef_loss is not None:
+            named["ent_coef_loss"] = ent_coef_loss
+        numbers = th.stack([tensor.detach().reshape(()) for tensor in named.values()]).tolist()
+        return dict(zip(named, numbers, strict=True))
+
+    def _apply_gradients(
+        self, actor_loss: th.Tensor, critic_loss: th.Tensor, value_loss: th.Tensor, ent_coef_loss: th.Tensor | None
+    ) -> None:
+        """
+        Apply the losses of one gradient step together, all evaluated at the same parameters.
+
+        Their graphs touch disjoint parameters (the critics are frozen on the policy's path, a shared
+        features extractor is only reached through the actor), so one backward pass of their sum gives
+        each network exactly the gradient of its own loss.
+        """
+        optimizers = [self.actor.optimizer, self.critic.optimizer, self.value_net.optimizer]
+        total_loss = actor_loss + critic_loss + value_loss
+        if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+            total_loss = total_loss + ent_coef_loss
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        total_loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+
+    def learn(
+        self: SelfSACV1,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "SACV1",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSACV1:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "actor", "critic", "value_net", "value_target"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts = ["policy", "actor.optimizer", "critic.optimizer", "value_net.optimizer"]
+        if self.ent_coef_optimizer is not None:
+            return [*state_dicts, "ent_coef_optimizer"], ["log_ent_coef"]
+        return state_dicts, ["ent_coef_tensor"]

@@ -1,0 +1,112 @@
+"""
+Train with RL Baselines3 Zoo's own training loop, our algorithms registered.
+
+``python -m sb3_maxent.train --algo sacv1 --env Pendulum-v1`` takes every flag of
+``python -m rl_zoo3.train``. Differences: ``-conf`` defaults to our bundled config for our algorithms,
+and after training the saved model is evaluated deterministically (``--final-eval-episodes``, 0 to skip).
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from sb3_maxent.zoo.register import ALGORITHMS, config_path, register_algorithms
+
+
+def _split_own_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Take our own flags out of ``argv``; the rest goes to rl_zoo3 untouched."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--final-eval-episodes", type=int, default=10)
+    own, rest = parser.parse_known_args(argv)
+    if own.final_eval_episodes < 0:
+        parser.error("--final-eval-episodes must be >= 0")
+    return own, rest
+
+
+def _peek_zoo_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Read the few rl_zoo3 flags we need to know, without consuming any."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("-f", "--log-folder", default="logs")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    parser.add_argument("--seed", type=int, default=-1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser.parse_known_args(argv)[0]
+
+
+def _with_default_config(argv: list[str], zoo_args: argparse.Namespace) -> list[str]:
+    if zoo_args.conf_file is None and zoo_args.algo in ALGORITHMS:
+        return [*argv, "--conf-file", str(config_path(zoo_args.algo))]
+    return argv
+
+
+def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> tuple[float, float]:
+    """
+    Evaluate the model that the last run saved, deterministically, as ``rl_zoo3.enjoy`` would load it.
+
+    :return: mean and standard deviation of the episode returns
+    """
+    from rl_zoo3.utils import ALGOS, create_test_env, get_model_path, get_saved_hyperparams
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    _, model_path, log_path = get_model_path(0, zoo_args.log_folder, zoo_args.algo, _environment_name(zoo_args.env))
+    stats_path = os.path.join(log_path, _environment_name(zoo_args.env).name)
+    hyperparams, maybe_stats_path = get_saved_hyperparams(stats_path, test_mode=True)
+    env = create_test_env(
+        _environment_name(zoo_args.env).gym_id,
+        n_envs=1,
+        stats_path=maybe_stats_path,
+        seed=max(zoo_args.seed, 0),
+        should_render=False,
+        hyperparams=hyperparams,
+    )
+    # The replay buffer is not needed to act: do not allocate a large one
+    model = ALGOS[zoo_args.algo].load(model_path, env=env, device=zoo_args.device, custom_objects={"buffer_size": 1})
+    episode_returns, _ = evaluate_policy(model, env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True)
+    env.close()
+    mean_return, std_return = float(sum(episode_returns) / len(episode_returns)), _std(episode_returns)
+    print(
+        f"Deterministic evaluation of {model_path}: mean return {mean_return:.2f} +/- {std_return:.2f} "
+        f"over {n_eval_episodes} episodes"
+    )
+    return mean_return, std_return
+
+
+def _std(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return float((sum((value - mean) ** 2 for value in values) / len(values)) ** 0.5)
+
+
+def _environment_name(env_id: str):  # type: ignore[no-untyped-def]
+    from rl_zoo3.utils import EnvironmentName
+
+    return EnvironmentName(env_id)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m sb3_maxent.train`` and ``sb3-maxent-train``."""
+    register_algorithms()
+    import rl_zoo3.train
+
+    own_args, zoo_argv = _split_own_arguments(sys.argv[1:] if argv is None else argv)
+    zoo_args = _peek_zoo_arguments(zoo_argv)
+    zoo_argv = _with_default_config(zoo_argv, zoo_args)
+
+    # rl_zoo3.train.train() parses sys.argv itself
+    original_argv = sys.argv
+    sys.argv = [original_argv[0], *zoo_argv]
+    try:
+        rl_zoo3.train.train()
+    finally:
+        sys.argv = original_argv
+
+    if own_args.final_eval_episodes > 0 and not zoo_args.optimize_hyperparameters and not zoo_args.help:
+        evaluate_latest_run(zoo_args, own_args.final_eval_episodes)
+
+
+if __name__ == "__main__":
+    main()

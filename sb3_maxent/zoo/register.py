@@ -1,0 +1,32 @@
+"""Make our algorithms known to rl_zoo3, whose ``--algo`` choices are read from ``rl_zoo3.ALGOS``."""
+
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sb3_maxent.sacv1 import SACV1
+
+# rl_zoo3 name -> algorithm class
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1}
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
+
+
+def config_path(algo: str) -> Path:
+    """
+    :param algo: rl_zoo3 name of one of our algorithms
+    :return: the bundled rl-zoo YAML config of that algorithm
+    """
+    if algo not in ALGORITHMS:
+        raise ValueError(f"Unknown sb3_maxent algorithm {algo!r}; known: {sorted(ALGORITHMS)}")
+    return CONFIG_DIR / f"{algo}.yml"
+
+
+def register_algorithms() -> None:
+    """Add our algorithms to ``rl_zoo3.utils.ALGOS`` (idempotent; needs the ``zoo`` extra)."""
+    from rl_zoo3.utils import ALGOS
+
+    for name, algorithm_class in ALGORITHMS.items():
+        registered = ALGOS.setdefault(name, algorithm_class)
+        if registered is not algorithm_class:
+            raise RuntimeError(f"rl_zoo3 already has a different algorithm registered as {name!r}: {registered}")
