@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from sb3_maxent.zoo.register import ALGORITHMS, config_path, register_algorithms
 
 
@@ -50,14 +52,16 @@ def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> t
 
     :return: mean and standard deviation of the episode returns
     """
+    from huggingface_sb3 import EnvironmentName
     from rl_zoo3.utils import ALGOS, create_test_env, get_model_path, get_saved_hyperparams
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    _, model_path, log_path = get_model_path(0, zoo_args.log_folder, zoo_args.algo, _environment_name(zoo_args.env))
-    stats_path = os.path.join(log_path, _environment_name(zoo_args.env).name)
-    hyperparams, maybe_stats_path = get_saved_hyperparams(stats_path, test_mode=True)
+    # rl_zoo3 names folders after huggingface_sb3's EnvironmentName (a str with a .gym_id)
+    env_name = EnvironmentName(zoo_args.env)
+    _, model_path, log_path = get_model_path(0, zoo_args.log_folder, zoo_args.algo, env_name)
+    hyperparams, maybe_stats_path = get_saved_hyperparams(os.path.join(log_path, env_name), test_mode=True)
     env = create_test_env(
-        _environment_name(zoo_args.env).gym_id,
+        env_name.gym_id,
         n_envs=1,
         stats_path=maybe_stats_path,
         seed=max(zoo_args.seed, 0),
@@ -66,25 +70,17 @@ def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> t
     )
     # The replay buffer is not needed to act: do not allocate a large one
     model = ALGOS[zoo_args.algo].load(model_path, env=env, device=zoo_args.device, custom_objects={"buffer_size": 1})
-    episode_returns, _ = evaluate_policy(model, env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True)
+    episode_returns, _ = evaluate_policy(
+        model, env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
     env.close()
-    mean_return, std_return = float(sum(episode_returns) / len(episode_returns)), _std(episode_returns)
+    returns = np.asarray(episode_returns, dtype=np.float64)
+    mean_return, std_return = float(returns.mean()), float(returns.std())
     print(
         f"Deterministic evaluation of {model_path}: mean return {mean_return:.2f} +/- {std_return:.2f} "
         f"over {n_eval_episodes} episodes"
     )
     return mean_return, std_return
-
-
-def _std(values: Sequence[float]) -> float:
-    mean = sum(values) / len(values)
-    return float((sum((value - mean) ** 2 for value in values) / len(values)) ** 0.5)
-
-
-def _environment_name(env_id: str):  # type: ignore[no-untyped-def]
-    from rl_zoo3.utils import EnvironmentName
-
-    return EnvironmentName(env_id)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -68,7 +68,9 @@ def test_tanh_gaussian_log_prob_matches_numerical_density(action_dim):
         actions, log_prob = model.actor.action_log_prob(obs)
         mean, log_std, _ = model.actor.get_action_dist_params(obs)
     actions_np = actions.double().numpy().clip(-0.999, 0.999)
-    density = _squashed_gaussian_density_by_finite_differences(actions_np, mean.double().numpy(), log_std.exp().double().numpy())
+    density = _squashed_gaussian_density_by_finite_differences(
+        actions_np, mean.double().numpy(), log_std.exp().double().numpy()
+    )
     kept = np.all(np.abs(actions.numpy()) < 0.999, axis=-1)
     assert kept.sum() > 40
     np.testing.assert_allclose(log_prob.numpy()[kept], np.log(density[kept]), atol=2e-3)

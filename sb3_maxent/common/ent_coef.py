@@ -43,9 +43,7 @@ def parse_ent_coef(ent_coef: str | float) -> EntCoefSpec:
             try:
                 return _fixed_ent_coef(float(ent_coef))
             except ValueError:
-                raise ValueError(
-                    f"ent_coef must be a float, 'auto' or 'auto_<initial value>', got {ent_coef!r}"
-                ) from None
+                raise ValueError(f"ent_coef must be a float, 'auto' or 'auto_<initial value>', got {ent_coef!r}") from None
         return EntCoefSpec(learnable=True, initial_value=_auto_initial_value(ent_coef))
     return _fixed_ent_coef(float(ent_coef))
 

@@ -83,7 +83,9 @@ def split_value_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple
     if isinstance(net_arch, list):
         return net_arch, net_arch
     if not isinstance(net_arch, dict) or "pi" not in net_arch or "qf" not in net_arch:
-        raise ValueError(f"net_arch must be a list of ints or a dict with keys 'pi', 'qf' (and optionally 'vf'), got {net_arch}")
+        raise ValueError(
+            f"net_arch must be a list of ints or a dict with keys 'pi', 'qf' (and optionally 'vf'), got {net_arch}"
+        )
     unknown = set(net_arch) - {"pi", "qf", "vf"}
     if unknown:
         raise ValueError(f"net_arch has unknown keys {sorted(unknown)}; expected 'pi', 'qf' and optionally 'vf'")

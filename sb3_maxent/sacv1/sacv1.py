@@ -39,6 +39,7 @@ def frozen_parameters(module: nn.Module) -> Iterator[None]:
         for param in trainable:
             param.requires_grad_(True)
 
+
 LOSS_KEYS = ("value_loss", "critic_loss", "actor_loss", "ent_coef_loss")
 
 
@@ -58,9 +59,7 @@ def soft_value_target(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: 
     return min_q_pi - ent_coef * log_prob_pi
 
 
-def soft_q_target(
-    rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_values: th.Tensor
-) -> th.Tensor:
+def soft_q_target(rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_values: th.Tensor) -> th.Tensor:
     """
     Target of the soft Q networks (SAC v1, eq. 8), bootstrapped on the target value network.
 
@@ -321,7 +320,9 @@ class SACV1(OffPolicyAlgorithm):
             actor_loss = actor_loss_fn(q_values_pi, log_prob_pi, ent_coef)
 
             # One host sync for every statistic of the step (a .item() per value costs more on GPU)
-            stats = self._step_statistics(value_loss, critic_loss, actor_loss, ent_coef_loss, ent_coef, log_prob_pi, q_values, values)
+            stats = self._step_statistics(
+                value_loss, critic_loss, actor_loss, ent_coef_loss, ent_coef, log_prob_pi, q_values, values
+            )
             check_finite_losses(
                 {key: stats[key] for key in LOSS_KEYS if key in stats},
                 n_updates=self._n_updates + gradient_step,

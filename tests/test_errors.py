@@ -1,0 +1,68 @@
+"""Bad input gets a clear error, never silent garbage."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
+
+from sb3_maxent import SACV1, DivergenceError
+
+
+def test_discrete_action_space_is_refused():
+    with pytest.raises(AssertionError, match="Box"):
+        SACV1("MlpPolicy", IdentityEnv(4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(tau=0.0), "tau"),
+        (dict(tau=1.5), "tau"),
+        (dict(gamma=-0.1), "gamma"),
+        (dict(gamma=1.01), "gamma"),
+        (dict(ent_coef=-0.2), "ent_coef"),
+        (dict(ent_coef="auto_0"), "ent_coef"),
+        (dict(ent_coef="automatic"), "ent_coef"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(buffer_size=0), "buffer_size"),
+        (dict(learning_starts=-1), "learning_starts"),
+        (dict(gradient_steps=0), "gradient_steps"),
+        (dict(target_update_interval=0), "target_update_interval"),
+        (dict(learning_rate=-1e-3), "learning_rate"),
+        (dict(learning_rate=float("nan")), "learning_rate"),
+        (dict(target_entropy="high"), "target_entropy"),
+        (dict(policy_kwargs=dict(n_critics=0)), "n_critics"),
+        (dict(policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8], q=[8]))), "unknown keys"),
+        (dict(policy_kwargs=dict(net_arch=dict(pi=[8]))), "net_arch"),
+    ],
+)
+def test_invalid_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SACV1("MlpPolicy", IdentityEnvBox(), **kwargs)
+
+
+class NaNRewardEnv(IdentityEnvBox):
+    """Rewards turn NaN after a few steps, as a broken simulator's would."""
+
+    def __init__(self):
+        super().__init__(-1, 1)
+        self.steps = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        return obs, (float("nan") if self.steps > 30 else reward), terminated, truncated, info
+
+
+def test_nan_loss_stops_training_with_the_loss_and_the_step():
+    model = SACV1("MlpPolicy", NaNRewardEnv(), learning_starts=40, batch_size=64, policy_kwargs=dict(net_arch=[8]))
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    with pytest.raises(DivergenceError, match=r"critic_loss is nan at gradient step 0 \(environment step 4\d\)"):
+        model.learn(100)
+    # the garbage step was not applied
+    assert all(np.array_equal(b.numpy(), p.detach().numpy()) for b, p in zip(before, model.critic.parameters(), strict=True))
+
+
+def test_unknown_policy_alias():
+    with pytest.raises(ValueError, match="Policy"):
+        SACV1("TransformerPolicy", gym.make("Pendulum-v1"))

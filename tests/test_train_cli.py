@@ -1,0 +1,75 @@
+"""``python -m sb3_maxent.train``: rl_zoo3's own training loop with SACV1 registered."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sb3_maxent.zoo import ALGORITHMS, config_path, register_algorithms
+
+rl_zoo3 = pytest.importorskip("rl_zoo3")
+
+
+def test_registration_is_idempotent():
+    from rl_zoo3.utils import ALGOS
+
+    register_algorithms()
+    register_algorithms()
+    for name, algorithm_class in ALGORITHMS.items():
+        assert ALGOS[name] is algorithm_class
+
+
+def test_bundled_config_exists_for_every_algorithm():
+    for name in ALGORITHMS:
+        hyperparams = yaml.load(config_path(name).read_text(), Loader=yaml.UnsafeLoader)
+        assert "Pendulum-v1" in hyperparams
+        assert all("n_timesteps" in entry for entry in hyperparams.values())
+
+
+def test_train_then_evaluate(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "sb3_maxent.train",
+        "--algo",
+        "sacv1",
+        "--env",
+        "Pendulum-v1",
+        "-n",
+        "300",
+        "-f",
+        str(tmp_path),
+        "--seed",
+        "0",
+        "--eval-freq",
+        "-1",
+        "-P",
+        "--final-eval-episodes",
+        "2",
+        "-params",
+        "learning_starts:100",
+        "policy_kwargs:dict(net_arch=[32])",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Deterministic evaluation of" in result.stdout
+    assert "over 2 episodes" in result.stdout
+    assert (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
+    # the bundled config was used (its learning rate, not rl_zoo3's SAC default)
+    saved_config = yaml.load(
+        (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader
+    )
+    assert dict(saved_config)["learning_rate"] == 1e-3
+
+
+def test_unknown_algorithm_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_maxent.train", "--algo", "sacv9", "--env", "Pendulum-v1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "invalid choice: 'sacv9'" in result.stderr
