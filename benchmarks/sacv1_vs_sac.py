@@ -95,9 +95,12 @@ def run_one(job: dict[str, Any]) -> RunResult:
     start = time.perf_counter()
     model.learn(job["steps"], callback=evaluation)
     train_seconds = time.perf_counter() - start - evaluation.eval_seconds
-    result = RunResult(job["algo"], job["env"], job["seed"], job["steps"], evaluation.timesteps, evaluation.returns, train_seconds)
+    result = RunResult(
+        job["algo"], job["env"], job["seed"], job["steps"], evaluation.timesteps, evaluation.returns, train_seconds
+    )
     raw_path(job).write_text(json.dumps(asdict(result)))
-    print(f"{job['algo']} {job['env']} seed {job['seed']}: final {result.final_return:.1f}, {result.steps_per_second:.1f} steps/s")
+    speed = result.steps_per_second
+    print(f"{job['algo']} {job['env']} seed {job['seed']}: final {result.final_return:.1f}, {speed:.1f} steps/s")
     return result
 
 
@@ -130,9 +133,8 @@ def write_table(env_id: str, results: dict[str, list[RunResult]], note: str) -> 
         paired = [r.steps_per_second / sac_speed[r.seed] for r in runs if r.seed in sac_speed]
         low, high = iqr(finals)
         ratio = f"{np.median(paired):.2f}" if paired else "n/a"
-        lines.append(
-            f"| {algo.upper()} | {len(runs)} | {np.median(finals):.1f} [{low:.1f}, {high:.1f}] | {np.median(speeds):.1f} | {ratio} |"
-        )
+        final_cell = f"{np.median(finals):.1f} [{low:.1f}, {high:.1f}]"
+        lines.append(f"| {algo.upper()} | {len(runs)} | {final_cell} | {np.median(speeds):.1f} | {ratio} |")
     table = "\n".join(lines) + "\n"
     (RESULTS / f"{env_id}.md").write_text(table)
     return table
