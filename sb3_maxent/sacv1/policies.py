@@ -226,13 +226,12 @@ class CnnPolicy(SACV1Policy):
         observation_space: spaces.Space,
         action_space: spaces.Box,
         lr_schedule: Schedule,
-        *args: Any,
+        *,
         features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
         **kwargs: Any,
     ):
-        super().__init__(
-            observation_space, action_space, lr_schedule, *args, features_extractor_class=features_extractor_class, **kwargs
-        )
+        kwargs["features_extractor_class"] = features_extractor_class
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
 
 class MultiInputPolicy(SACV1Policy):
@@ -243,10 +242,9 @@ class MultiInputPolicy(SACV1Policy):
         observation_space: spaces.Space,
         action_space: spaces.Box,
         lr_schedule: Schedule,
-        *args: Any,
+        *,
         features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
         **kwargs: Any,
     ):
-        super().__init__(
-            observation_space, action_space, lr_schedule, *args, features_extractor_class=features_extractor_class, **kwargs
-        )
+        kwargs["features_extractor_class"] = features_extractor_class
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)

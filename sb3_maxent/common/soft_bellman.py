@@ -1,0 +1,88 @@
+"""
+The soft (maximum-entropy) Bellman quantities on finite action sets, in NumPy.
+
+For a temperature :math:`\\alpha > 0` and action values :math:`q`:
+
+* soft value (energy form): :math:`V = \\alpha \\log \\sum_a \\exp(q_a / \\alpha)`, the optimum of
+  :math:`\\max_{x \\in \\Delta} \\sum_a x_a q_a + \\alpha \\mathcal{H}(x)`;
+* soft-greedy policy: :math:`\\pi(a) = \\exp((q_a - V) / \\alpha)`, the maximiser.
+
+At :math:`\\alpha = 0` they are the hard ``max`` and the greedy policy (uniform over tied maximisers: the
+limit of the soft-greedy policy as :math:`\\alpha \\to 0`). Every function shifts by the maximum before
+exponentiating, so any :math:`\\alpha > 0` (down to 1e-300) is free of overflow and NaN.
+"""
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+def check_ent_coef(ent_coef: float) -> float:
+    """
+    :param ent_coef: temperature :math:`\\alpha`
+    :return: it as a float
+    :raises ValueError: if it is negative or not finite
+    """
+    value = float(ent_coef)
+    if not np.isfinite(value) or value < 0.0:
+        raise ValueError(f"ent_coef (the temperature alpha) must be a finite number >= 0, got {ent_coef}")
+    return value
+
+
+def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | None = None) -> FloatArray:
+    """
+    :math:`V(s) = \\alpha \\log \\sum_a \\exp(Q(s,a)/\\alpha)`, or :math:`\\max_a Q(s,a)` at :math:`\\alpha = 0`.
+
+    :param q_values: shape (n_states, n_actions)
+    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :param workspace: optional scratch array of the shape of ``q_values`` (avoids an allocation per call)
+    :return: shape (n_states,)
+    """
+    max_q = q_values.max(axis=1)
+    if ent_coef == 0.0:
+        return max_q
+    shifted = np.subtract(q_values, max_q[:, None], out=workspace)
+    shifted *= 1.0 / ent_coef
+    np.exp(shifted, out=shifted)
+    log_partition = np.log(shifted.sum(axis=1))
+    return max_q + ent_coef * log_partition
+
+
+def soft_greedy_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
+    """
+    :math:`\\pi(a|s) = \\exp((Q(s,a) - V(s))/\\alpha)`; at :math:`\\alpha = 0`, uniform over :math:`\\arg\\max_a Q(s,a)`.
+
+    :param q_values: shape (n_states, n_actions)
+    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :return: action probabilities, shape (n_states, n_actions), rows summing to 1
+    """
+    return np.exp(soft_greedy_log_policy(q_values, ent_coef))
+
+
+def soft_greedy_log_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
+    """
+    :math:`\\log \\pi(a|s) = (Q(s,a) - V(s))/\\alpha` (``-inf`` for non-maximising actions at :math:`\\alpha = 0`).
+
+    :param q_values: shape (n_states, n_actions)
+    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :return: log-probabilities, shape (n_states, n_actions)
+    """
+    if ent_coef == 0.0:
+        is_max = q_values == q_values.max(axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            return np.log(is_max / is_max.sum(axis=1, keepdims=True))
+    shifted = (q_values - q_values.max(axis=1, keepdims=True)) / ent_coef
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def policy_entropy(policy: FloatArray) -> FloatArray:
+    """
+    :math:`\\mathcal{H}(\\pi(\\cdot|s)) = -\\sum_a \\pi(a|s) \\log \\pi(a|s)` (with :math:`0 \\log 0 = 0`).
+
+    :param policy: action probabilities, shape (n_states, n_actions)
+    :return: shape (n_states,)
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(policy > 0.0, policy * np.log(policy), 0.0)
+    return -terms.sum(axis=1)

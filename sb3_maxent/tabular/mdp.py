@@ -1,0 +1,240 @@
+"""
+A finite MDP in the sparse form the tabular solvers use, built from arrays or from a toy-text environment.
+
+Transitions are stored as *continuation* probabilities: a CSR matrix of shape (S·A, S) whose row
+``s * A + a`` holds :math:`P(s'|s,a)` for the transitions that do not end the episode. The mass of
+terminating transitions is dropped (a terminal state has value 0), so a row sums to
+:math:`1 - P(\\text{done}|s,a)`.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from gymnasium import spaces
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import breadth_first_order
+from stable_baselines3.common.vec_env import VecEnv
+
+DEFAULT_ATOL = 1e-8
+
+
+@dataclass(frozen=True, eq=False)
+class TabularMDP:
+    """
+    :param transitions: continuation probabilities, CSR of shape (n_states * n_actions, n_states)
+    :param rewards: expected immediate rewards :math:`r(s,a)`, shape (n_states, n_actions)
+    """
+
+    transitions: sp.csr_matrix
+    rewards: NDArray[np.float64]
+
+    @property
+    def n_states(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.rewards.shape[1])
+
+    @property
+    def termination_probabilities(self) -> NDArray[np.float64]:
+        """:math:`P(\\text{done}|s,a)`, shape (n_states, n_actions)."""
+        row_sums = np.asarray(self.transitions.sum(axis=1)).ravel()
+        return np.clip(1.0 - row_sums, 0.0, 1.0).reshape(self.n_states, self.n_actions)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        transitions: ArrayLike | sp.spmatrix | sp.sparray,
+        rewards: ArrayLike,
+        terminal_states: ArrayLike | None = None,
+        atol: float = DEFAULT_ATOL,
+    ) -> "TabularMDP":
+        """
+        Build and validate an MDP from a transition tensor and rewards.
+
+        :param transitions: :math:`P[s, a, s']` as a dense array of shape (S, A, S), or a ``scipy.sparse``
+            matrix of shape (S·A, S) (row ``s * A + a``); each row must be a probability distribution
+        :param rewards: :math:`R[s, a]` of shape (S, A), or :math:`R[s, a, s']` of shape (S, A, S)
+            (then :math:`r(s,a) = \\sum_{s'} P(s'|s,a) R(s,a,s')`)
+        :param terminal_states: states where the episode ends on arrival (their value is 0): a boolean mask
+            of shape (S,) or state indices
+        :param atol: tolerance on the row sums
+        :raises ValueError: naming what is malformed
+        """
+        rewards_array = np.asarray(rewards, dtype=np.float64)
+        if sp.issparse(transitions):
+            matrix = sp.csr_matrix(transitions, dtype=np.float64)
+            n_states = matrix.shape[1]
+            if matrix.shape[0] % max(n_states, 1) != 0 or n_states == 0:
+                raise ValueError(f"sparse transitions must have shape (S*A, S), got {matrix.shape}")
+            n_actions = matrix.shape[0] // n_states
+        else:
+            dense = np.asarray(transitions, dtype=np.float64)
+            if dense.ndim != 3 or dense.shape[0] != dense.shape[2] or dense.shape[0] == 0:
+                raise ValueError(f"dense transitions must have shape (S, A, S), got {dense.shape}")
+            n_states, n_actions = dense.shape[0], dense.shape[1]
+            matrix = sp.csr_matrix(dense.reshape(n_states * n_actions, n_states))
+        _check_probabilities(matrix, atol)
+        expected_rewards = _expected_rewards(rewards_array, matrix, n_states, n_actions, transitions)
+        matrix = _drop_terminal_columns(matrix, terminal_states, n_states)
+        return cls(matrix, expected_rewards)
+
+    @classmethod
+    def from_env(cls, env: Any, atol: float = DEFAULT_ATOL) -> "TabularMDP":
+        """
+        Convert a toy-text environment's model ``env.unwrapped.P[s][a] = [(p, s', r, done), ...]``
+        (FrozenLake, Taxi, CliffWalking) directly to the sparse form, without a dense S x A x S array.
+
+        :param env: a gymnasium environment (or a vectorised one with a single sub-environment type)
+        :raises ValueError: if the environment exposes no model or has non-Discrete spaces
+        """
+        model, observation_space, action_space = _model_and_spaces(env)
+        if not isinstance(model, dict):
+            raise ValueError(
+                f"{_env_name(env)} exposes no transition model `env.unwrapped.P`: SoftValueIteration needs a known "
+                "MDP (toy-text environments such as FrozenLake, Taxi, CliffWalking) or explicit arrays"
+            )
+        if not isinstance(observation_space, spaces.Discrete) or not isinstance(action_space, spaces.Discrete):
+            raise ValueError(
+                f"a tabular MDP needs Discrete observation and action spaces, got {observation_space} and {action_space}"
+            )
+        return cls._from_model(model, int(observation_space.n), int(action_space.n), atol)
+
+    @classmethod
+    def _from_model(cls, model: dict, n_states: int, n_actions: int, atol: float) -> "TabularMDP":
+        rows: list[int] = []
+        columns: list[int] = []
+        probabilities: list[float] = []
+        rewards = np.zeros((n_states, n_actions))
+        total_mass = np.zeros(n_states * n_actions)
+        for state in range(n_states):
+            for action in range(n_actions):
+                row = state * n_actions + action
+                for probability, next_state, reward, done in model[state][action]:
+                    total_mass[row] += probability
+                    rewards[state, action] += probability * reward
+                    if not done:
+                        rows.append(row)
+                        columns.append(int(next_state))
+                        probabilities.append(float(probability))
+        if np.any(np.abs(total_mass - 1.0) > atol):
+            bad = int(np.argmax(np.abs(total_mass - 1.0)))
+            raise ValueError(f"P[{bad // n_actions}][{bad % n_actions}] sums to {total_mass[bad]}, not 1 (tolerance {atol})")
+        matrix = sp.coo_matrix((probabilities, (rows, columns)), shape=(n_states * n_actions, n_states)).tocsr()
+        matrix.sum_duplicates()
+        _check_probabilities(matrix, atol, allow_termination=True)
+        _check_finite_rewards(rewards)
+        return cls(matrix, rewards)
+
+    def check_proper(self) -> None:
+        """
+        Check that every state can reach termination (needed for :math:`\\gamma = 1`).
+
+        Under any policy with full support (every soft policy at :math:`\\alpha > 0`) the episode then ends with
+        probability one, so the undiscounted soft values are finite.
+
+        :raises ValueError: naming a state from which the episode can never end
+        """
+        n_states = self.n_states
+        exits = np.flatnonzero(self.termination_probabilities.max(axis=1) > DEFAULT_ATOL)
+        # Reverse state graph (s' -> s when some action moves s to s'), plus sink -> each exit state;
+        # the states found from the sink are those that can end the episode
+        graph = _state_graph(self.transitions, n_states).tocoo()
+        sources = np.concatenate([graph.col, np.full(exits.size, n_states)])
+        targets = np.concatenate([graph.row, exits])
+        reverse = sp.csr_matrix((np.ones(sources.size), (sources, targets)), shape=(n_states + 1, n_states + 1))
+        reached = breadth_first_order(reverse, n_states, directed=True, return_predecessors=False)
+        trapped = np.setdiff1d(np.arange(n_states), reached)
+        if trapped.size:
+            raise ValueError(
+                f"gamma = 1 needs every episode to end, but from state {int(trapped[0])} ({trapped.size} states in all) "
+                "no terminal transition can be reached; use gamma < 1 or mark terminal states"
+            )
+
+
+def _state_graph(transitions: sp.csr_matrix, n_states: int) -> sp.csr_matrix:
+    """(S, S) support of :math:`\\sum_a P(s'|s,a)`."""
+    n_actions = transitions.shape[0] // n_states
+    state_of_row = np.repeat(np.arange(n_states), n_actions)
+    aggregate = sp.csr_matrix((np.ones(len(state_of_row)), (state_of_row, np.arange(len(state_of_row)))))
+    return (aggregate @ transitions).tocsr()
+
+
+def _model_and_spaces(env: Any) -> tuple[Any, spaces.Space, spaces.Space]:
+    """The toy-text model ``P`` and the spaces of an environment, a wrapped one or a VecEnv."""
+    if isinstance(env, VecEnv):
+        try:
+            model = env.get_attr("P", indices=[0])[0]
+        except AttributeError:
+            model = None
+        return model, env.observation_space, env.action_space
+    base = getattr(env, "unwrapped", env)
+    return getattr(base, "P", None), base.observation_space, base.action_space
+
+
+def _env_name(env: Any) -> str:
+    spec = getattr(env, "spec", None) or getattr(getattr(env, "unwrapped", None), "spec", None)
+    return spec.id if spec is not None else type(env).__name__
+
+
+def _check_probabilities(matrix: sp.csr_matrix, atol: float, allow_termination: bool = False) -> None:
+    if not np.all(np.isfinite(matrix.data)):
+        raise ValueError("transition probabilities contain NaN or inf")
+    if matrix.data.size and matrix.data.min() < 0.0:
+        raise ValueError(f"transition probabilities must be >= 0, found {matrix.data.min()}")
+    row_sums = np.asarray(matrix.sum(axis=1)).ravel()
+    too_big = row_sums > 1.0 + atol
+    too_small = row_sums < 1.0 - atol
+    bad_rows = too_big | (too_small & (not allow_termination))
+    if np.any(bad_rows):
+        row = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError(f"transition row {row} (state-action pair) sums to {row_sums[row]}, not 1 (tolerance {atol})")
+
+
+def _expected_rewards(
+    rewards: NDArray[np.float64], matrix: sp.csr_matrix, n_states: int, n_actions: int, transitions: Any
+) -> NDArray[np.float64]:
+    if rewards.shape == (n_states, n_actions):
+        expected = rewards.copy()
+    elif rewards.shape == (n_states, n_actions, n_states):
+        # r(s,a) = sum_s' P(s'|s,a) R(s,a,s'), on the stored entries only
+        flat = rewards.reshape(n_states * n_actions, n_states)
+        coo = matrix.tocoo()
+        per_entry = coo.data * flat[coo.row, coo.col]
+        expected = np.bincount(coo.row, weights=per_entry, minlength=n_states * n_actions).reshape(n_states, n_actions)
+    else:
+        raise ValueError(
+            f"rewards must have shape (S, A) = {(n_states, n_actions)} or (S, A, S) = {(n_states, n_actions, n_states)}, "
+            f"got {rewards.shape}"
+        )
+    _check_finite_rewards(expected if rewards.ndim == 2 else rewards)
+    return expected
+
+
+def _check_finite_rewards(rewards: NDArray[np.float64]) -> None:
+    if not np.all(np.isfinite(rewards)):
+        index = np.unravel_index(int(np.argmin(np.isfinite(rewards))), rewards.shape)
+        raise ValueError(f"rewards must be finite, found {rewards[index]} at {tuple(int(i) for i in index)}")
+
+
+def _drop_terminal_columns(matrix: sp.csr_matrix, terminal_states: ArrayLike | None, n_states: int) -> sp.csr_matrix:
+    if terminal_states is None:
+        return matrix
+    mask = np.zeros(n_states, dtype=bool)
+    terminal = np.asarray(terminal_states)
+    if terminal.dtype == bool:
+        if terminal.shape != (n_states,):
+            raise ValueError(f"terminal_states mask must have shape ({n_states},), got {terminal.shape}")
+        mask = terminal
+    else:
+        if terminal.size and (terminal.min() < 0 or terminal.max() >= n_states):
+            raise ValueError(f"terminal_states indices must be in [0, {n_states}), got {terminal}")
+        mask[terminal.astype(int)] = True
+    # arriving in a terminal state ends the episode: its continuation mass is dropped
+    keep = sp.diags((~mask).astype(np.float64))
+    result: sp.csr_matrix = (matrix @ keep).tocsr()
+    result.eliminate_zeros()
+    return result

@@ -1,0 +1,275 @@
+"""
+Exact solvers of the soft Bellman equations of a known finite MDP (NumPy / SciPy, sparse).
+
+Soft Bellman backup (a :math:`\\gamma`-contraction in the sup norm):
+
+.. math::
+
+    (\\mathcal{T} Q)(s,a) = r(s,a) + \\gamma \\sum_{s'} P(s'|s,a)\\, \\alpha \\log \\sum_{a'} \\exp(Q(s',a')/\\alpha)
+
+Soft policy evaluation of a policy :math:`\\pi`: the linear system
+
+.. math::
+
+    V^\\pi = \\sum_a \\pi(a|s) [r(s,a) - \\alpha \\log \\pi(a|s)] + \\gamma P_\\pi V^\\pi,
+    \\qquad Q^\\pi(s,a) = r(s,a) + \\gamma \\sum_{s'} P(s'|s,a) V^\\pi(s')
+
+Soft policy iteration alternates evaluation with the soft-greedy improvement
+:math:`\\pi'(a|s) \\propto \\exp(Q^\\pi(s,a)/\\alpha)`, which never decreases :math:`Q` (soft policy improvement).
+"""
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.typing import NDArray
+
+from sb3_maxent.common.soft_bellman import FloatArray, policy_entropy, soft_greedy_policy, soft_value
+from sb3_maxent.tabular.mdp import TabularMDP
+
+EvaluationMethod = Literal["direct", "gmres", "iterative"]
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped at ``max_iter`` before reaching its tolerance."""
+
+
+@dataclass
+class SolverResult:
+    """
+    :param q_values: :math:`Q`, shape (n_states, n_actions)
+    :param values: :math:`V`, shape (n_states,)
+    :param iterations: sweeps (value iteration, iterative evaluation) or improvement steps (policy iteration)
+    :param residual: final Bellman residual :math:`\\|\\mathcal{T} Q - Q\\|_\\infty` of the equation solved
+    :param converged: whether ``residual <= tol`` was reached before ``max_iter``
+    :param sweeps: matrix-vector products with the transition matrix (the unit of work)
+    """
+
+    q_values: FloatArray
+    values: FloatArray
+    iterations: int
+    residual: float
+    converged: bool
+    sweeps: int = 0
+    history: list[FloatArray] = field(default_factory=list)
+
+
+def check_gamma(gamma: float, mdp: TabularMDP) -> float:
+    """
+    :raises ValueError: if :math:`\\gamma \\notin [0, 1]`, or :math:`\\gamma = 1` on an MDP whose episodes may not end
+    """
+    gamma = float(gamma)
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1) (or 1 for an MDP whose episodes always end), got {gamma}")
+    if gamma == 1.0:
+        mdp.check_proper()
+    return gamma
+
+
+def soft_bellman_backup(mdp: TabularMDP, q_values: FloatArray, gamma: float, ent_coef: float) -> FloatArray:
+    """One application of the soft Bellman optimality operator :math:`\\mathcal{T}`; shape (n_states, n_actions)."""
+    next_values = mdp.transitions @ soft_value(q_values, ent_coef)
+    return mdp.rewards + gamma * next_values.reshape(mdp.rewards.shape)
+
+
+def soft_value_iteration(
+    mdp: TabularMDP,
+    gamma: float,
+    ent_coef: float,
+    tol: float = 1e-8,
+    max_iter: int = 100_000,
+    q_init: FloatArray | None = None,
+) -> SolverResult:
+    """
+    Iterate :math:`Q \\leftarrow \\mathcal{T} Q` until :math:`\\|\\mathcal{T} Q - Q\\|_\\infty \\leq` ``tol``.
+
+    Then :math:`\\|Q - Q^*\\|_\\infty \\leq \\gamma\\,` ``tol`` :math:`/ (1 - \\gamma)`. With :math:`\\alpha = 0`
+    it is exactly (hard) value iteration.
+
+    :param q_init: starting point (zeros by default)
+    """
+    shape = mdp.rewards.shape
+    q_values = np.zeros(shape) if q_init is None else np.array(q_init, dtype=np.float64).reshape(shape)
+    workspace = np.empty(shape)
+    residual = np.inf
+    iteration = 0
+    while iteration < max_iter:
+        # T Q = r + gamma P V(Q): one sparse mat-vec and one log-sum-exp per sweep
+        next_q = (mdp.transitions @ soft_value(q_values, ent_coef, workspace)).reshape(shape)
+        next_q *= gamma
+        next_q += mdp.rewards
+        np.subtract(next_q, q_values, out=workspace)
+        residual = float(np.max(np.abs(workspace, out=workspace)))
+        q_values = next_q
+        iteration += 1
+        _check_bounded(residual, iteration)
+        if residual <= tol:
+            break
+    converged = residual <= tol
+    _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
+    return SolverResult(q_values, soft_value(q_values, ent_coef), iteration, residual, converged, sweeps=iteration)
+
+
+def soft_policy_evaluation(
+    mdp: TabularMDP,
+    policy: FloatArray,
+    gamma: float,
+    ent_coef: float,
+    method: EvaluationMethod = "direct",
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
+) -> SolverResult:
+    """
+    Soft values :math:`Q^\\pi, V^\\pi` of a fixed policy.
+
+    :param policy: action probabilities, shape (n_states, n_actions)
+    :param method: ``"direct"``: sparse LU solve of :math:`(I - \\gamma P_\\pi) V = r_\\pi + \\alpha \\mathcal{H}_\\pi`
+        (exact to rounding; small and medium MDPs); ``"gmres"``: the same system by restarted GMRES to
+        ``tol`` (large MDPs); ``"iterative"``: the fixed-point sweeps :math:`V \\leftarrow r_\\pi + \\alpha\\mathcal{H}_\\pi
+        + \\gamma P_\\pi V`
+    :return: the residual is :math:`\\|\\mathcal{T}^\\pi Q - Q\\|_\\infty` of the soft evaluation operator
+    """
+    policy = _check_policy(policy, mdp)
+    # r_pi(s) + alpha H(pi(.|s)): the soft reward of following pi for one step
+    soft_rewards = (policy * mdp.rewards).sum(axis=1) + ent_coef * policy_entropy(policy)
+    policy_transitions = _policy_transition_matrix(mdp, policy)
+    sweeps = 0
+    if method == "direct":
+        system = (sp.identity(mdp.n_states, format="csc") - gamma * policy_transitions).tocsc()
+        values = np.asarray(spla.spsolve(system, soft_rewards), dtype=np.float64)
+        iterations = 1
+    elif method == "gmres":
+        operator = sp.identity(mdp.n_states, format="csr") - gamma * policy_transitions
+        counter = _IterationCounter()
+        values, info = spla.gmres(
+            operator, soft_rewards, rtol=tol, atol=tol, restart=50, maxiter=max_iter, callback=counter, callback_type="pr_norm"
+        )
+        iterations = sweeps = counter.count
+        if info != 0:
+            warnings.warn(
+                f"GMRES policy evaluation stopped after {iterations} iterations (info={info})",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+    elif method == "iterative":
+        values = np.zeros(mdp.n_states)
+        iterations = 0
+        while iterations < max_iter:
+            new_values = soft_rewards + gamma * (policy_transitions @ values)
+            change = float(np.max(np.abs(new_values - values)))
+            values = new_values
+            iterations += 1
+            _check_bounded(change, iterations)
+            if change <= tol:
+                break
+        sweeps = iterations
+    else:
+        raise ValueError(f"method must be 'direct', 'gmres' or 'iterative', got {method!r}")
+    q_values = mdp.rewards + gamma * (mdp.transitions @ values).reshape(mdp.rewards.shape)
+    residual = _evaluation_residual(mdp, policy, q_values, values, gamma, ent_coef)
+    converged = residual <= max(tol, 1e-9 * max(1.0, float(np.max(np.abs(values)))))
+    return SolverResult(q_values, values, iterations, residual, converged, sweeps=sweeps)
+
+
+def soft_policy_iteration(
+    mdp: TabularMDP,
+    gamma: float,
+    ent_coef: float,
+    tol: float = 1e-8,
+    max_iter: int = 1_000,
+    evaluation: EvaluationMethod = "direct",
+    policy_init: FloatArray | None = None,
+    keep_history: bool = False,
+) -> SolverResult:
+    """
+    Soft policy iteration: :math:`\\pi_{k+1} \\propto \\exp(Q^{\\pi_k}/\\alpha)` with exact evaluation, from the
+    uniform policy, until the soft Bellman *optimality* residual of :math:`Q^{\\pi_k}` is at most ``tol``.
+
+    Each step satisfies :math:`Q^{\\pi_{k+1}} \\geq Q^{\\pi_k}` (soft policy improvement); the iteration is Newton's
+    method on the soft Bellman equation and needs few steps.
+
+    :param keep_history: also return every :math:`Q^{\\pi_k}` (to check monotonic improvement)
+    """
+    uniform = np.full(mdp.rewards.shape, 1.0 / mdp.n_actions)
+    policy = uniform if policy_init is None else _check_policy(policy_init, mdp)
+    history: list[FloatArray] = []
+    sweeps = 0
+    residual = np.inf
+    iteration = 0
+    q_values = np.zeros(mdp.rewards.shape)
+    while iteration < max_iter:
+        evaluated = soft_policy_evaluation(mdp, policy, gamma, ent_coef, method=evaluation, tol=tol * 1e-2)
+        q_values = evaluated.q_values
+        sweeps += evaluated.sweeps
+        if keep_history:
+            history.append(q_values)
+        iteration += 1
+        residual = float(np.max(np.abs(soft_bellman_backup(mdp, q_values, gamma, ent_coef) - q_values)))
+        sweeps += 1
+        if residual <= tol:
+            break
+        new_policy = soft_greedy_policy(q_values, ent_coef)
+        if ent_coef == 0.0 and np.array_equal(new_policy > 0, policy > 0):
+            break  # hard policy iteration: the greedy policy is stable
+        policy = new_policy
+    converged = residual <= tol
+    _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tol)
+    values = soft_value(q_values, ent_coef)
+    return SolverResult(q_values, values, iteration, residual, converged, sweeps=sweeps, history=history)
+
+
+class _IterationCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, _residual_norm: float) -> None:
+        self.count += 1
+
+
+def _policy_transition_matrix(mdp: TabularMDP, policy: FloatArray) -> sp.csr_matrix:
+    """:math:`P_\\pi(s'|s) = \\sum_a \\pi(a|s) P(s'|s,a)`, shape (S, S)."""
+    n_states, n_actions = policy.shape
+    rows = np.repeat(np.arange(n_states), n_actions)
+    weights = sp.csr_matrix((policy.ravel(), (rows, np.arange(n_states * n_actions))), shape=(n_states, n_states * n_actions))
+    return (weights @ mdp.transitions).tocsr()
+
+
+def _evaluation_residual(
+    mdp: TabularMDP, policy: FloatArray, q_values: FloatArray, values: FloatArray, gamma: float, ent_coef: float
+) -> float:
+    # V = sum_a pi (Q - alpha log pi) must hold together with Q = r + gamma P V
+    with np.errstate(divide="ignore"):
+        log_policy = np.where(policy > 0.0, np.log(policy), 0.0)
+    implied_values = (policy * (q_values - ent_coef * log_policy)).sum(axis=1)
+    return float(np.max(np.abs(implied_values - values))) if values.size else 0.0
+
+
+def _check_policy(policy: FloatArray, mdp: TabularMDP) -> NDArray[np.float64]:
+    policy = np.asarray(policy, dtype=np.float64)
+    if policy.shape != mdp.rewards.shape:
+        raise ValueError(f"policy must have shape (n_states, n_actions) = {mdp.rewards.shape}, got {policy.shape}")
+    if not np.all(np.isfinite(policy)) or policy.min() < 0.0:
+        raise ValueError("policy probabilities must be finite and >= 0")
+    if np.any(np.abs(policy.sum(axis=1) - 1.0) > 1e-8):
+        raise ValueError("each row of the policy must sum to 1")
+    return policy
+
+
+def _check_bounded(residual: float, iteration: int) -> None:
+    if not np.isfinite(residual):
+        raise FloatingPointError(
+            f"the soft Bellman iteration diverged at sweep {iteration} (residual {residual}); with gamma = 1 the MDP "
+            "probably has a cycle of positive soft reward that never ends"
+        )
+
+
+def _warn_unless_converged(converged: bool, solver: str, max_iter: int, residual: float, tol: float) -> None:
+    if not converged:
+        warnings.warn(
+            f"{solver} stopped at max_iter={max_iter} with residual {residual:.3g} > tol={tol:.3g}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
