@@ -30,23 +30,27 @@ def check_ent_coef(ent_coef: float) -> float:
     return value
 
 
-def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | None = None) -> FloatArray:
+def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | None = None, axis: int = 1) -> FloatArray:
     """
     :math:`V(s) = \\alpha \\log \\sum_a \\exp(Q(s,a)/\\alpha)`, or :math:`\\max_a Q(s,a)` at :math:`\\alpha = 0`.
 
-    :param q_values: shape (n_states, n_actions)
+    :param q_values: shape (n_states, n_actions), or (n_actions, n_states) with ``axis=0`` (the faster layout
+        for few actions: the reductions then run over contiguous rows)
     :param ent_coef: temperature :math:`\\alpha \\geq 0`
     :param workspace: optional scratch array of the shape of ``q_values`` (avoids an allocation per call)
+    :param axis: the action axis
     :return: shape (n_states,)
     """
-    max_q = q_values.max(axis=1)
+    max_q = q_values.max(axis=axis)
     if ent_coef == 0.0:
         return max_q
-    shifted = np.subtract(q_values, max_q[:, None], out=workspace)
+    shifted = np.subtract(q_values, np.expand_dims(max_q, axis), out=workspace)
     shifted *= 1.0 / ent_coef
     np.exp(shifted, out=shifted)
-    log_partition = np.log(shifted.sum(axis=1))
-    return max_q + ent_coef * log_partition
+    log_partition = np.log(shifted.sum(axis=axis))
+    log_partition *= ent_coef
+    log_partition += max_q
+    return log_partition
 
 
 def soft_greedy_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:

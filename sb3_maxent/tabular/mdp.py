@@ -8,6 +8,7 @@ terminating transitions is dropped (a terminal state has value 0), so a row sums
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,18 @@ class TabularMDP:
     @property
     def n_actions(self) -> int:
         return int(self.rewards.shape[1])
+
+    @cached_property
+    def action_major_transitions(self) -> sp.csr_matrix:
+        """The transitions with rows reordered to ``a * S + s``: solvers then keep :math:`Q` as (A, S), whose
+        reductions over actions run on contiguous rows (about 20x faster than over the last axis of (S, A))."""
+        order = (np.arange(self.n_states)[None, :] * self.n_actions + np.arange(self.n_actions)[:, None]).ravel()
+        return self.transitions[order].tocsr()
+
+    @cached_property
+    def action_major_rewards(self) -> NDArray[np.float64]:
+        """:math:`r(s,a)` as an (A, S) contiguous array."""
+        return np.ascontiguousarray(self.rewards.T)
 
     @property
     def termination_probabilities(self) -> NDArray[np.float64]:
@@ -129,6 +142,29 @@ class TabularMDP:
         _check_finite_rewards(rewards)
         return cls(matrix, rewards)
 
+    @classmethod
+    def random(
+        cls, n_states: int, n_actions: int, n_successors: int = 4, seed: int | None = None, reward_scale: float = 1.0
+    ) -> "TabularMDP":
+        """
+        A random sparse MDP: each (s, a) moves to ``n_successors`` distinct uniformly drawn states with
+        Dirichlet(1) probabilities; rewards are standard normal times ``reward_scale``.
+
+        Built directly in CSR form (O(S·A·k) memory), for tests and benchmarks at 10^6 states.
+        """
+        if n_successors < 1 or n_successors > n_states:
+            raise ValueError(f"n_successors must be in [1, n_states={n_states}], got {n_successors}")
+        rng = np.random.default_rng(seed)
+        n_rows = n_states * n_actions
+        columns = _distinct_random_columns(rng, n_rows, n_states, n_successors)
+        weights = rng.exponential(size=(n_rows, n_successors))  # normalised exponentials are Dirichlet(1)
+        weights /= weights.sum(axis=1, keepdims=True)
+        indptr = np.arange(0, n_rows * n_successors + 1, n_successors)
+        matrix = sp.csr_matrix((weights.ravel(), columns.ravel(), indptr), shape=(n_rows, n_states))
+        matrix.sort_indices()
+        rewards = reward_scale * rng.standard_normal((n_states, n_actions))
+        return cls(matrix, rewards)
+
     def check_proper(self) -> None:
         """
         Check that every state can reach termination (needed for :math:`\\gamma = 1`).
@@ -161,6 +197,22 @@ def _state_graph(transitions: sp.csr_matrix, n_states: int) -> sp.csr_matrix:
     state_of_row = np.repeat(np.arange(n_states), n_actions)
     aggregate = sp.csr_matrix((np.ones(len(state_of_row)), (state_of_row, np.arange(len(state_of_row)))))
     return (aggregate @ transitions).tocsr()
+
+
+def _distinct_random_columns(rng: np.random.Generator, n_rows: int, n_states: int, k: int) -> NDArray[np.int64]:
+    """``k`` distinct states per row, without materialising anything of size S x S."""
+    columns = rng.integers(0, n_states, size=(n_rows, k))
+    columns.sort(axis=1)
+    duplicated = np.zeros(n_rows, dtype=bool)
+    duplicated |= np.any(columns[:, 1:] == columns[:, :-1], axis=1)
+    while np.any(duplicated):  # redraw the few rows with a repeated state
+        rows = np.flatnonzero(duplicated)
+        redraw = rng.integers(0, n_states, size=(rows.size, k))
+        redraw.sort(axis=1)
+        columns[rows] = redraw
+        duplicated[:] = False
+        duplicated[rows] = np.any(redraw[:, 1:] == redraw[:, :-1], axis=1)
+    return columns
 
 
 def _model_and_spaces(env: Any) -> tuple[Any, spaces.Space, spaces.Space]:

@@ -91,16 +91,20 @@ def soft_value_iteration(
 
     :param q_init: starting point (zeros by default)
     """
-    shape = mdp.rewards.shape
-    q_values = np.zeros(shape) if q_init is None else np.array(q_init, dtype=np.float64).reshape(shape)
+    # Action-major layout (A, S): see TabularMDP.action_major_transitions
+    transitions, rewards = mdp.action_major_transitions, mdp.action_major_rewards
+    shape = rewards.shape
+    q_values = np.zeros(shape) if q_init is None else np.array(np.asarray(q_init, dtype=np.float64).T, order="C")
+    if q_values.shape != shape:
+        raise ValueError(f"q_init must have shape (n_states, n_actions) = {mdp.rewards.shape}, got {q_values.T.shape}")
     workspace = np.empty(shape)
     residual = np.inf
     iteration = 0
     while iteration < max_iter:
         # T Q = r + gamma P V(Q): one sparse mat-vec and one log-sum-exp per sweep
-        next_q = (mdp.transitions @ soft_value(q_values, ent_coef, workspace)).reshape(shape)
+        next_q = (transitions @ soft_value(q_values, ent_coef, workspace, axis=0)).reshape(shape)
         next_q *= gamma
-        next_q += mdp.rewards
+        next_q += rewards
         np.subtract(next_q, q_values, out=workspace)
         residual = float(np.max(np.abs(workspace, out=workspace)))
         q_values = next_q
@@ -110,7 +114,8 @@ def soft_value_iteration(
             break
     converged = residual <= tol
     _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
-    return SolverResult(q_values, soft_value(q_values, ent_coef), iteration, residual, converged, sweeps=iteration)
+    values = soft_value(q_values, ent_coef, axis=0)
+    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration)
 
 
 def soft_policy_evaluation(
