@@ -45,7 +45,10 @@ def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | No
     if ent_coef == 0.0:
         return max_q
     shifted = np.subtract(q_values, np.expand_dims(max_q, axis), out=workspace)
-    shifted *= 1.0 / ent_coef
+    # Divide (not multiply by 1/alpha, which overflows to inf for alpha < 1e-308 and gives 0 * inf = NaN):
+    # the maximiser's 0 stays 0, the others underflow harmlessly towards -inf
+    with np.errstate(over="ignore"):
+        shifted /= ent_coef
     np.exp(shifted, out=shifted)
     log_partition = np.log(shifted.sum(axis=axis))
     log_partition *= ent_coef
@@ -76,7 +79,8 @@ def soft_greedy_log_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
         is_max = q_values == q_values.max(axis=1, keepdims=True)
         with np.errstate(divide="ignore"):
             return np.log(is_max / is_max.sum(axis=1, keepdims=True))
-    shifted = (q_values - q_values.max(axis=1, keepdims=True)) / ent_coef
+    with np.errstate(over="ignore"):
+        shifted = (q_values - q_values.max(axis=1, keepdims=True)) / ent_coef
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 

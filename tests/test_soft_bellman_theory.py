@@ -1,0 +1,212 @@
+"""The seed's theorems, checked exactly on random MDPs (property-based) and on hand-solved ones."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+from sb3_maxent.common.soft_bellman import policy_entropy, soft_greedy_log_policy, soft_greedy_policy, soft_value
+from sb3_maxent.tabular import (
+    TabularMDP,
+    soft_bellman_backup,
+    soft_policy_evaluation,
+    soft_policy_iteration,
+    soft_value_iteration,
+)
+
+ALPHAS = st.floats(min_value=0.05, max_value=5.0)
+GAMMAS = st.floats(min_value=0.0, max_value=0.95)
+SEEDS = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def random_dense_mdp(seed, n_states=5, n_actions=3):
+    rng = np.random.default_rng(seed)
+    transitions = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
+    rewards = rng.normal(size=(n_states, n_actions))
+    return TabularMDP.from_arrays(transitions, rewards), transitions, rewards
+
+
+def hard_value_iteration_dense(transitions, rewards, gamma, sweeps=3000):
+    """Textbook value iteration (max instead of log-sum-exp), independent of the package."""
+    q_values = np.zeros_like(rewards)
+    for _ in range(sweeps):
+        q_values = rewards + gamma * np.einsum("sat,t->sa", transitions, q_values.max(axis=1))
+    return q_values
+
+
+# Energy form -------------------------------------------------------------------------------------------
+
+
+def entropy_regularised_objective(x, q, alpha):
+    return float(x @ q + alpha * policy_entropy(x[None, :])[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(q=st.lists(st.floats(-5, 5), min_size=2, max_size=6), alpha=ALPHAS)
+def test_softmax_maximises_entropy_regularised_objective(q, alpha):
+    q = np.array(q)
+    x_star = soft_greedy_policy(q[None, :], alpha)[0]
+    optimum = entropy_regularised_objective(x_star, q, alpha)
+    # closed form of the optimal value: alpha log sum exp(q / alpha)
+    assert optimum == pytest.approx(soft_value(q[None, :], alpha)[0], abs=1e-9)
+
+    # a numerical optimiser over the simplex (softmax parameterisation) finds the same optimum and maximiser
+    result = minimize(
+        lambda z: -entropy_regularised_objective(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), q, alpha),
+        np.zeros_like(q),
+        method="BFGS",
+        options={"gtol": 1e-10},
+    )
+    x_numerical = np.exp(result.x - result.x.max()) / np.exp(result.x - result.x.max()).sum()
+    assert -result.fun == pytest.approx(optimum, abs=1e-6)
+    np.testing.assert_allclose(x_numerical, x_star, atol=1e-3)
+
+    # and no point of the simplex does better
+    rng = np.random.default_rng(0)
+    for y in rng.dirichlet(np.ones(len(q)), size=200):
+        assert entropy_regularised_objective(y, q, alpha) <= optimum + 1e-12
+
+
+def test_soft_value_is_stable_for_tiny_and_zero_temperature():
+    q = np.array([[1e3, -1e3, 999.0], [0.0, 0.0, 0.0]])
+    for alpha in [1e-8, 1e-100, 1e-300, 5e-324]:
+        values = soft_value(q, alpha)
+        assert np.all(np.isfinite(values))
+        np.testing.assert_allclose(values, q.max(axis=1) + np.array([0.0, alpha * np.log(3)]), atol=1e-12)
+        assert np.all(np.isfinite(soft_greedy_policy(q, alpha)))
+    np.testing.assert_array_equal(soft_value(q, 0.0), q.max(axis=1))
+    # alpha = 0: uniform over tied maximisers (the alpha -> 0 limit), zero elsewhere
+    np.testing.assert_array_equal(soft_greedy_policy(q, 0.0), [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    big = np.array([[1e300, -1e300]])
+    assert np.all(np.isfinite(soft_greedy_log_policy(big, 1.0)[:, :1]))
+
+
+# Contraction and fixed point ------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, gamma=GAMMAS, alpha=st.floats(0.0, 5.0))
+def test_soft_bellman_operator_is_a_gamma_contraction(seed, gamma, alpha):
+    mdp, _, _ = random_dense_mdp(seed)
+    rng = np.random.default_rng(seed + 1)
+    q1, q2 = rng.normal(scale=10, size=(2, mdp.n_states, mdp.n_actions))
+    lhs = np.abs(soft_bellman_backup(mdp, q1, gamma, alpha) - soft_bellman_backup(mdp, q2, gamma, alpha)).max()
+    assert lhs <= gamma * np.abs(q1 - q2).max() + 1e-10
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, gamma=st.floats(0.5, 0.95), alpha=ALPHAS)
+def test_fixed_point_is_unique_and_all_solvers_agree(seed, gamma, alpha):
+    mdp, _, _ = random_dense_mdp(seed)
+    tol = 1e-11
+    from_zero = soft_value_iteration(mdp, gamma, alpha, tol=tol)
+    from_far = soft_value_iteration(mdp, gamma, alpha, tol=tol, q_init=np.full(mdp.rewards.shape, 1e3))
+    # Q* = T Q*
+    assert np.abs(soft_bellman_backup(mdp, from_zero.q_values, gamma, alpha) - from_zero.q_values).max() <= 1e-10
+    bound = 2 * gamma * tol / (1 - gamma)
+    np.testing.assert_allclose(from_zero.q_values, from_far.q_values, atol=bound + 1e-12)
+
+    iteration = soft_policy_iteration(mdp, gamma, alpha, tol=1e-11)
+    np.testing.assert_allclose(iteration.q_values, from_zero.q_values, atol=1e-9)
+
+    optimal_policy = soft_greedy_policy(from_zero.q_values, alpha)
+    for method in ["direct", "gmres", "iterative"]:
+        evaluated = soft_policy_evaluation(mdp, optimal_policy, gamma, alpha, method=method, tol=1e-12)
+        np.testing.assert_allclose(evaluated.q_values, from_zero.q_values, atol=1e-8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, gamma=st.floats(0.5, 0.95), alpha=ALPHAS)
+def test_optimal_policy_is_boltzmann_and_values_are_consistent(seed, gamma, alpha):
+    mdp, _, _ = random_dense_mdp(seed)
+    result = soft_value_iteration(mdp, gamma, alpha, tol=1e-12)
+    q_star, v_star = result.q_values, result.values
+    pi_star = np.exp((q_star - v_star[:, None]) / alpha)
+    np.testing.assert_allclose(pi_star.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(pi_star, soft_greedy_policy(q_star, alpha), atol=1e-12)
+    # V* = E_pi*[Q* - alpha log pi*]
+    np.testing.assert_allclose((pi_star * (q_star - alpha * np.log(pi_star))).sum(axis=1), v_star, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, gamma=st.floats(0.5, 0.95), alpha=ALPHAS)
+def test_soft_policy_iteration_improves_monotonically(seed, gamma, alpha):
+    mdp, _, _ = random_dense_mdp(seed, n_states=6, n_actions=4)
+    # start from a poor deterministic-ish policy so that there is something to improve
+    rng = np.random.default_rng(seed)
+    start = rng.dirichlet(0.1 * np.ones(mdp.n_actions), size=mdp.n_states)
+    result = soft_policy_iteration(mdp, gamma, alpha, tol=1e-12, policy_init=start, keep_history=True)
+    assert len(result.history) >= 2
+    for before, after in zip(result.history, result.history[1:], strict=False):
+        assert np.all(after >= before - 1e-9)
+
+
+def test_policy_iteration_needs_far_fewer_sweeps_than_value_iteration():
+    mdp = TabularMDP.random(300, 4, 5, seed=0)
+    vi = soft_value_iteration(mdp, 0.99, 0.5, tol=1e-8)
+    pi = soft_policy_iteration(mdp, 0.99, 0.5, tol=1e-8)
+    assert pi.iterations < 15 < vi.iterations
+    np.testing.assert_allclose(pi.q_values, vi.q_values, atol=1e-5)
+
+
+# Limits --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_zero_temperature_is_exactly_hard_value_iteration(seed):
+    mdp, transitions, rewards = random_dense_mdp(seed)
+    hard = hard_value_iteration_dense(transitions, rewards, 0.9)
+    soft = soft_value_iteration(mdp, 0.9, 0.0, tol=1e-13)
+    np.testing.assert_allclose(soft.q_values, hard, atol=1e-11)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_small_temperature_converges_to_hard_solution(seed):
+    mdp, transitions, rewards = random_dense_mdp(seed)
+    gamma = 0.9
+    hard = hard_value_iteration_dense(transitions, rewards, gamma)
+    previous_error = np.inf
+    for alpha in [1e-1, 1e-2, 1e-4, 1e-8]:
+        soft = soft_value_iteration(mdp, gamma, alpha, tol=1e-13)
+        error = np.abs(soft.q_values - hard).max()
+        # 0 <= Q*_alpha - Q*_0 <= gamma alpha log|A| / (1 - gamma)
+        assert error <= gamma * alpha * np.log(mdp.n_actions) / (1 - gamma) + 1e-9
+        assert error <= previous_error + 1e-12
+        previous_error = error
+    np.testing.assert_array_equal(soft_greedy_policy(soft.q_values, 1e-8).argmax(axis=1), hard.argmax(axis=1))
+
+
+def test_large_temperature_gives_the_uniform_policy():
+    mdp, _, _ = random_dense_mdp(3)
+    result = soft_value_iteration(mdp, 0.9, 1e6, tol=1e-6)
+    np.testing.assert_allclose(soft_greedy_policy(result.q_values, 1e6), 1 / mdp.n_actions, atol=1e-5)
+
+
+# Hand-solved MDP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reward", "alpha"), [(1.0, 0.5), (-2.0, 1.0), (3.0, 0.1)])
+def test_two_state_two_action_mdp_against_its_closed_form(reward, alpha):
+    """
+    State 1 loops on itself under both actions with reward 0: V1 = alpha log 2 / (1 - gamma).
+    State 0: action 0 earns ``reward`` and moves to state 1; action 1 earns 0 and stays. With gamma = 1/2,
+    V0 = alpha log(exp(Q00 / alpha) + exp(V0 / (2 alpha))) is a quadratic in y = exp(V0 / (2 alpha)):
+    y^2 - y - exp(Q00 / alpha) = 0.
+    """
+    gamma = 0.5
+    transitions = np.zeros((2, 2, 2))
+    transitions[0, 0, 1] = transitions[0, 1, 0] = 1.0
+    transitions[1, :, 1] = 1.0
+    rewards = np.array([[reward, 0.0], [0.0, 0.0]])
+    mdp = TabularMDP.from_arrays(transitions, rewards)
+
+    v1 = alpha * np.log(2) / (1 - gamma)
+    q00 = reward + gamma * v1
+    y = (1 + np.sqrt(1 + 4 * np.exp(q00 / alpha))) / 2
+    v0 = 2 * alpha * np.log(y)
+    expected_q = np.array([[q00, gamma * v0], [gamma * v1, gamma * v1]])
+
+    result = soft_value_iteration(mdp, gamma, alpha, tol=1e-13)
+    np.testing.assert_allclose(result.values, [v0, v1], atol=1e-11)
+    np.testing.assert_allclose(result.q_values, expected_q, atol=1e-11)

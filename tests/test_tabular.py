@@ -1,0 +1,223 @@
+"""SoftValueIteration as an SB3 model: MDP construction, toy-text environments, bad input, save/load."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_maxent import SoftValueIteration, TabularMDP
+from sb3_maxent.tabular import ConvergenceWarning, soft_value_iteration
+
+
+def dense_model_of(env):
+    """P[s, a, s'] (continuation only), r(s, a) from a toy-text model, by plain loops."""
+    model = env.unwrapped.P
+    n_states, n_actions = env.observation_space.n, env.action_space.n
+    transitions = np.zeros((n_states, n_actions, n_states))
+    rewards = np.zeros((n_states, n_actions))
+    for s in range(n_states):
+        for a in range(n_actions):
+            for p, s_next, r, done in model[s][a]:
+                rewards[s, a] += p * r
+                if not done:
+                    transitions[s, a, s_next] += p
+    return transitions, rewards
+
+
+@pytest.mark.parametrize(
+    "make_env",
+    [
+        lambda: gym.make("FrozenLake-v1", is_slippery=True),
+        lambda: gym.make("FrozenLake-v1", is_slippery=False),
+        lambda: gym.make("FrozenLake8x8-v1"),
+        lambda: gym.make("Taxi-v4"),
+        lambda: gym.make("CliffWalking-v1"),
+    ],
+)
+def test_toy_text_conversion_matches_a_dense_reference(make_env):
+    env = make_env()
+    mdp = TabularMDP.from_env(env)
+    transitions, rewards = dense_model_of(env)
+    np.testing.assert_allclose(mdp.transitions.toarray(), transitions.reshape(-1, env.observation_space.n))
+    np.testing.assert_allclose(mdp.rewards, rewards)
+    # dense soft value iteration on the reference arrays gives the same Q*
+    q_values = np.zeros_like(rewards)
+    alpha, gamma = 0.1, 0.9
+    for _ in range(400):
+        v = alpha * np.log(np.exp((q_values - q_values.max(1, keepdims=True)) / alpha).sum(1)) + q_values.max(1)
+        q_values = rewards + gamma * transitions @ v
+    np.testing.assert_allclose(soft_value_iteration(mdp, gamma, alpha, tol=1e-12).q_values, q_values, atol=1e-9)
+
+
+def test_frozen_lake_small_temperature_reaches_the_goal():
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=1e-3, gamma=0.99, seed=0).learn()
+    for deterministic in [True, False]:
+        mean_return, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=20, deterministic=deterministic)
+        assert mean_return >= 0.95
+
+
+def test_entropy_bonus_can_outweigh_the_goal():
+    # alpha log 4 / (1 - gamma) > 1: the soft-optimal agent prefers wandering (a property of max-ent RL)
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=0.05, gamma=0.99, seed=0).learn()
+    mean_return, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=10, deterministic=False)
+    assert mean_return < 0.5
+
+
+def test_predict_is_batched_over_a_vec_env_and_samples_the_boltzmann_policy():
+    vec_env = make_vec_env("FrozenLake-v1", n_envs=4, seed=0, env_kwargs={"is_slippery": True})
+    model = SoftValueIteration("MlpPolicy", vec_env, ent_coef=0.5, seed=0).learn()
+    observations = vec_env.reset()
+    actions, state = model.predict(observations)
+    assert actions.shape == (4,) and state is None
+    # sampled actions follow pi*(.|s)
+    many = np.array([model.predict(np.zeros(2000, dtype=np.int64))[0]]).ravel()
+    frequencies = np.bincount(many, minlength=4) / many.size
+    np.testing.assert_allclose(frequencies, model.action_probabilities[0], atol=0.04)
+    greedy, _ = model.predict(np.arange(16), deterministic=True)
+    np.testing.assert_array_equal(greedy, model.q_values.argmax(axis=1))
+    assert np.all(np.isfinite(model.values))
+
+
+def test_learn_runs_callbacks_on_every_step(tmp_path):
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    eval_callback = EvalCallback(
+        gym.make("FrozenLake-v1", is_slippery=False), eval_freq=50, n_eval_episodes=2, log_path=str(tmp_path)
+    )
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=1e-3, seed=0)
+    model.learn(200, callback=eval_callback, progress_bar=True)
+    assert model.num_timesteps == 200
+    assert eval_callback.n_calls == 200
+    assert eval_callback.last_mean_reward == 1.0
+
+
+@pytest.mark.parametrize("solver", ["value_iteration", "policy_iteration"])
+def test_save_load_is_exact(tmp_path, solver):
+    model = SoftValueIteration("TabularPolicy", gym.make("Taxi-v4"), ent_coef=0.3, solver=solver, seed=0).learn()
+    model.save(tmp_path / "model.zip")
+    loaded = SoftValueIteration.load(tmp_path / "model.zip")
+    np.testing.assert_array_equal(loaded.q_values, model.q_values)
+    np.testing.assert_array_equal(loaded.values, model.values)
+    np.testing.assert_array_equal(loaded.action_probabilities, model.action_probabilities)
+    assert (loaded.gamma, loaded.ent_coef, loaded.iterations, loaded.residual) == (
+        model.gamma,
+        model.ent_coef,
+        model.iterations,
+        model.residual,
+    )
+    observations = np.arange(500)
+    np.testing.assert_array_equal(
+        loaded.predict(observations, deterministic=True)[0], model.predict(observations, deterministic=True)[0]
+    )
+
+
+def test_hard_value_iteration_at_zero_temperature_saves_minus_infinity_log_probs(tmp_path):
+    model = SoftValueIteration("TabularPolicy", gym.make("CliffWalking-v1"), ent_coef=0.0, gamma=1.0).learn()
+    assert model.values[36] == pytest.approx(-13.0)  # 13 steps from the start, -1 each
+    model.save(tmp_path / "model.zip")
+    np.testing.assert_array_equal(
+        SoftValueIteration.load(tmp_path / "model.zip").action_probabilities, model.action_probabilities
+    )
+
+
+def test_solvers_on_a_million_state_mdp_stay_sparse():
+    mdp = TabularMDP.random(10**6, 2, 2, seed=0)
+    assert mdp.transitions.nnz == 4 * 10**6
+    result = soft_value_iteration(mdp, 0.5, 1.0, tol=1e-6)
+    assert result.converged and result.q_values.shape == (10**6, 2)
+
+
+def test_rewards_per_transition_and_terminal_states():
+    transitions = np.zeros((3, 2, 3))
+    transitions[0, 0] = [0.0, 0.5, 0.5]
+    transitions[0, 1] = [1.0, 0.0, 0.0]
+    transitions[1, :, 2] = 1.0
+    transitions[2, :, 2] = 1.0
+    rewards = np.zeros((3, 2, 3))
+    rewards[0, 0, 1], rewards[0, 0, 2] = 4.0, 2.0
+    mdp = TabularMDP.from_arrays(transitions, rewards, terminal_states=[2])
+    assert mdp.rewards[0, 0] == pytest.approx(3.0)
+    # arriving in state 2 ends the episode: no continuation mass towards it
+    np.testing.assert_allclose(mdp.termination_probabilities[0, 0], 0.5)
+    np.testing.assert_allclose(mdp.termination_probabilities[1], 1.0)
+    mdp.check_proper()
+    same = TabularMDP.from_arrays(
+        sp.csr_matrix(transitions.reshape(6, 3)), rewards, terminal_states=np.array([False, False, True])
+    )
+    np.testing.assert_array_equal(same.transitions.toarray(), mdp.transitions.toarray())
+    model = SoftValueIteration(mdp=mdp, gamma=1.0, ent_coef=0.0).learn()
+    assert model.values[0] == pytest.approx(3.0)
+
+
+def test_max_iter_warns():
+    mdp = TabularMDP.random(50, 3, 3, seed=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        model = SoftValueIteration(mdp=mdp, gamma=0.99, max_iter=5).learn()
+    assert not model.converged and model.iterations == 5
+
+
+# Bad input -----------------------------------------------------------------------------------------
+
+
+def valid_arrays():
+    transitions = np.full((2, 2, 2), 0.5)
+    rewards = np.zeros((2, 2))
+    return transitions, rewards
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p, r: (p * np.array([[[-1, 2]]]), r), "must be >= 0"),
+        (lambda p, r: (p * 0.9, r), "sums to 0.9"),
+        (lambda p, r: (p[:, :, :1], r), "shape"),
+        (lambda p, r: (p, np.zeros((2, 3))), "rewards must have shape"),
+        (lambda p, r: (p, np.array([[0.0, np.nan], [0.0, 0.0]])), "finite"),
+        (lambda p, r: (p, np.array([[0.0, np.inf], [0.0, 0.0]])), "finite"),
+        (lambda p, r: (np.where(p > 0, np.nan, p), r), "NaN"),
+    ],
+)
+def test_malformed_mdp_is_refused(mutate, message):
+    transitions, rewards = mutate(*valid_arrays())
+    with pytest.raises(ValueError, match=message):
+        TabularMDP.from_arrays(transitions, rewards)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gamma": 1.5}, "gamma"),
+        ({"gamma": -0.1}, "gamma"),
+        ({"gamma": 1.0}, "every episode to end"),
+        ({"ent_coef": -0.1}, "ent_coef"),
+        ({"tol": 0.0}, "tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"solver": "q_learning"}, "solver"),
+        ({"evaluation": "magic"}, "evaluation"),
+    ],
+)
+def test_invalid_hyperparameters(kwargs, message):
+    mdp = TabularMDP.from_arrays(*valid_arrays())
+    with pytest.raises(ValueError, match=message):
+        SoftValueIteration(mdp=mdp, **kwargs)
+
+
+def test_environment_without_a_model_is_refused():
+    with pytest.raises(ValueError, match="exposes no transition model"):
+        SoftValueIteration("TabularPolicy", gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="needs a known MDP"):
+        SoftValueIteration("TabularPolicy")
+
+
+def test_policy_of_the_wrong_shape_is_refused():
+    from sb3_maxent.tabular import soft_policy_evaluation
+
+    mdp = TabularMDP.from_arrays(*valid_arrays())
+    with pytest.raises(ValueError, match="policy must have shape"):
+        soft_policy_evaluation(mdp, np.ones((3, 2)) / 2, 0.9, 0.1)
+    with pytest.raises(ValueError, match="sum to 1"):
+        soft_policy_evaluation(mdp, np.ones((2, 2)), 0.9, 0.1)
