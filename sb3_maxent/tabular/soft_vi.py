@@ -63,7 +63,7 @@ class SoftValueIteration(BaseAlgorithm):
         env: GymEnv | str | None = None,
         mdp: TabularMDP | None = None,
         gamma: float = 0.99,
-        ent_coef: float = 0.1,
+        ent_coef: float = 1e-3,
         tol: float = 1e-8,
         max_iter: int = 100_000,
         solver: Solver = "value_iteration",
