@@ -221,3 +221,12 @@ def test_policy_of_the_wrong_shape_is_refused():
         soft_policy_evaluation(mdp, np.ones((3, 2)) / 2, 0.9, 0.1)
     with pytest.raises(ValueError, match="sum to 1"):
         soft_policy_evaluation(mdp, np.ones((2, 2)), 0.9, 0.1)
+
+
+def test_evaluating_the_optimal_policy_gives_back_its_values():
+    model = SoftValueIteration("TabularPolicy", gym.make("FrozenLake-v1"), ent_coef=0.2, gamma=0.95, tol=1e-12).learn()
+    for method in ["direct", "gmres", "iterative"]:
+        evaluated = model.evaluate_policy_table(model.action_probabilities, method=method)
+        np.testing.assert_allclose(evaluated.values, model.values, atol=1e-8)
+    uniform = model.evaluate_policy_table(np.full((16, 4), 0.25))
+    assert np.all(uniform.values <= model.values + 1e-10)

@@ -12,7 +12,14 @@ from stable_baselines3.common.utils import configure_logger, safe_mean
 from sb3_maxent.common.soft_bellman import FloatArray, check_ent_coef, soft_value
 from sb3_maxent.tabular.mdp import TabularMDP
 from sb3_maxent.tabular.policies import TabularSoftPolicy
-from sb3_maxent.tabular.solvers import EvaluationMethod, SolverResult, check_gamma, soft_policy_iteration, soft_value_iteration
+from sb3_maxent.tabular.solvers import (
+    EvaluationMethod,
+    SolverResult,
+    check_gamma,
+    soft_policy_evaluation,
+    soft_policy_iteration,
+    soft_value_iteration,
+)
 
 SelfSoftValueIteration = TypeVar("SelfSoftValueIteration", bound="SoftValueIteration")
 
@@ -171,6 +178,18 @@ class SoftValueIteration(BaseAlgorithm):
         self.iterations, self.residual, self.converged = result.iterations, result.residual, result.converged
         self._n_updates += result.iterations
         return result
+
+    def evaluate_policy_table(self, action_probabilities: FloatArray, method: EvaluationMethod = "direct") -> SolverResult:
+        """
+        Soft policy evaluation of any policy on this model's MDP, at its ``gamma`` and ``ent_coef``.
+
+        :param action_probabilities: :math:`\\pi(a|s)`, shape (n_states, n_actions)
+        :param method: ``"direct"`` (sparse LU), ``"gmres"`` or ``"iterative"``
+        :return: :math:`Q^\\pi` and :math:`V^\\pi` with the solve's statistics
+        """
+        if self.mdp is None:
+            raise ValueError("no MDP: this model was loaded without an environment exposing `P`")
+        return soft_policy_evaluation(self.mdp, action_probabilities, self.gamma, self.ent_coef, method=method, tol=self.tol)
 
     def learn(
         self: SelfSoftValueIteration,
