@@ -2,6 +2,7 @@
 
 import os
 
+from sb3_maxent.common.callbacks import EntropyTargetCallback
 from sb3_maxent.common.validation import DivergenceError
 from sb3_maxent.sacv1 import SACV1
 from sb3_maxent.tabular import SoftValueIteration, TabularMDP
@@ -11,4 +12,4 @@ version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["SACV1", "DivergenceError", "SoftValueIteration", "TabularMDP", "__version__"]
+__all__ = ["SACV1", "DivergenceError", "EntropyTargetCallback", "SoftValueIteration", "TabularMDP", "__version__"]

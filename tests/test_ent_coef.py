@@ -40,3 +40,9 @@ def test_target_entropy_auto_is_minus_action_dim():
     assert parse_target_entropy(-0.5, spaces.Box(-1, 1, (3,), dtype=np.float32)) == -0.5
     with pytest.raises(ValueError, match="target_entropy"):
         parse_target_entropy("maximal", spaces.Box(-1, 1, (3,), dtype=np.float32))
+
+
+def test_discrete_target_entropy_is_a_fraction_of_the_maximum():
+    assert parse_target_entropy("auto", spaces.Discrete(4)) == pytest.approx(0.98 * np.log(4))
+    with pytest.raises(ValueError, match="No default target entropy"):
+        parse_target_entropy("auto", spaces.MultiBinary(3))

@@ -67,17 +67,24 @@ def _auto_initial_value(ent_coef: str) -> float:
     return init_value
 
 
+DISCRETE_TARGET_ENTROPY_SCALE = 0.98
+
+
 def default_target_entropy(action_space: spaces.Space) -> float:
     """
-    Default entropy target :math:`\\bar{\\mathcal{H}}` of Haarnoja et al. (2018b).
+    Default entropy target :math:`\\bar{\\mathcal{H}}`.
 
-    :math:`\\bar{\\mathcal{H}} = -\\dim(\\mathcal{A})` for ``Box`` actions.
+    * ``Box`` actions: :math:`-\\dim(\\mathcal{A})` (Haarnoja et al. 2018b);
+    * ``Discrete`` actions: :math:`0.98 \\log|\\mathcal{A}|`, 98% of the maximum (uniform) entropy, as the
+      discrete SAC of Christodoulou (2019, arXiv 1910.07207); CleanRL's discrete SAC uses 0.89.
 
     :param action_space: the environment's action space
     :return: the target entropy
     """
     if isinstance(action_space, spaces.Box):
         return -float(np.prod(action_space.shape))
+    if isinstance(action_space, spaces.Discrete):
+        return DISCRETE_TARGET_ENTROPY_SCALE * float(np.log(int(action_space.n)))
     raise ValueError(f"No default target entropy for action space {action_space}")
 
 

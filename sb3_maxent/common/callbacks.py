@@ -1,0 +1,247 @@
+"""
+Automatic temperature by dual gradient descent, as a callback (Haarnoja et al. 2018b, arXiv 1812.05905, §5).
+
+Maximum-entropy RL with an entropy *constraint* :math:`\\mathbb{E}[-\\log\\pi(a|s)] \\geq \\bar{\\mathcal H}` has the dual
+
+.. math::
+
+    J(\\alpha) = \\mathbb{E}_{s\\sim\\mathcal D,\\, a\\sim\\pi}\\big[-\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})\\big],
+
+minimised over :math:`\\alpha` (here over :math:`\\log\\alpha`, which keeps :math:`\\alpha > 0`). Its gradient
+:math:`\\partial J/\\partial\\alpha = \\mathcal H(\\pi) - \\bar{\\mathcal H}` is negative when the entropy is below the
+target (the constraint is violated), so :math:`\\alpha` grows; above the target, it shrinks.
+"""
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_maxent.common.ent_coef import default_target_entropy
+
+TargetEntropy = float | str | Callable[[float], float]
+
+
+def dual_ent_coef_loss(log_ent_coef: th.Tensor, log_prob: th.Tensor, target_entropy: float) -> th.Tensor:
+    """
+    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]`.
+
+    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}` (with the batch estimate
+    :math:`\\mathcal H = -\\mathbb{E}[\\log\\pi]`): a gradient step raises :math:`\\alpha` when the entropy is too low.
+
+    :param log_ent_coef: :math:`\\log\\alpha`, shape (1,), requires grad
+    :param log_prob: :math:`\\log\\pi(a|s)` of actions sampled from the current policy, shape (batch_size,)
+    :param target_entropy: :math:`\\bar{\\mathcal H}`
+    """
+    return -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()
+
+
+def linear_target_schedule(start: float, end: float) -> Callable[[float], float]:
+    """
+    Entropy target moving linearly from ``start`` to ``end`` over training.
+
+    :return: a function of SB3's ``progress_remaining`` (1 at the start, 0 at the end)
+    """
+
+    def schedule(progress_remaining: float) -> float:
+        return end + (start - end) * progress_remaining
+
+    return schedule
+
+
+def exponential_target_schedule(start: float, end: float, decay: float = 5.0) -> Callable[[float], float]:
+    """
+    Entropy target decaying exponentially from ``start`` towards ``end``:
+    :math:`\\bar{\\mathcal H}(p) = end + (start - end)\\,e^{-decay\\,(1 - p)}` with ``p`` the progress remaining.
+    """
+    if decay <= 0:
+        raise ValueError(f"decay must be > 0, got {decay}")
+
+    def schedule(progress_remaining: float) -> float:
+        return end + (start - end) * math.exp(-decay * (1.0 - progress_remaining))
+
+    return schedule
+
+
+class EntropyTargetCallback(BaseCallback):
+    """
+    Drive the temperature :math:`\\alpha` (``ent_coef``) of an entropy-regularised algorithm to keep the policy's
+    entropy at a target, by dual gradient descent on :math:`\\log\\alpha` with its own optimiser.
+
+    Works with ``SACV1`` and SB3's ``SAC`` created with a *fixed* float ``ent_coef``: after each training phase it
+    takes as many dual steps as the phase took gradient steps, each on a fresh replay batch with actions
+    sampled from the current policy, and writes :math:`\\alpha` into the tensor the algorithm trains with
+    (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
+    :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments.
+
+    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions), a float,
+        or a function of SB3's ``progress_remaining`` (see :func:`linear_target_schedule`,
+        :func:`exponential_target_schedule`) to anneal the entropy over training
+    :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
+    :param initial_ent_coef: starting :math:`\\alpha` (> 0); by default the model's own ``ent_coef``
+    :param batch_size: replay batch size of a dual step (default: the model's)
+    :param verbose: verbosity
+    """
+
+    def __init__(
+        self,
+        target_entropy: TargetEntropy = "auto",
+        learning_rate: float = 3e-4,
+        initial_ent_coef: float | None = None,
+        batch_size: int | None = None,
+        verbose: int = 0,
+    ):
+        super().__init__(verbose)
+        if not (learning_rate > 0 and math.isfinite(learning_rate)):
+            raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
+        if initial_ent_coef is not None and not (initial_ent_coef > 0 and math.isfinite(initial_ent_coef)):
+            raise ValueError(f"initial_ent_coef must be a finite number > 0, got {initial_ent_coef}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(target_entropy, str) and target_entropy != "auto":
+            raise ValueError(f"target_entropy must be 'auto', a float or a schedule, got {target_entropy!r}")
+        self.target_entropy = target_entropy
+        self.learning_rate = learning_rate
+        self.initial_ent_coef = initial_ent_coef
+        self.batch_size = batch_size
+        self.log_ent_coef: th.Tensor | None = None
+        self.optimizer: th.optim.Adam | None = None
+        self._pending_state: dict[str, Any] | None = None
+        self._n_updates_seen = 0
+
+    # set-up ---------------------------------------------------------------------------------------
+
+    def _init_callback(self) -> None:
+        self._check_model()
+        if self.log_ent_coef is None:
+            initial = (
+                self.initial_ent_coef if self.initial_ent_coef is not None else float(self._algorithm.ent_coef_tensor.item())
+            )
+            if not initial > 0:
+                raise ValueError(
+                    f"the model's ent_coef is {initial}: the dual update works on log(alpha) and needs alpha > 0 "
+                    "(pass initial_ent_coef)"
+                )
+            self.log_ent_coef = th.tensor([math.log(initial)], device=self.model.device, requires_grad=True)
+            self.optimizer = th.optim.Adam([self.log_ent_coef], lr=self.learning_rate)
+            if self._pending_state is not None:
+                self._load_state_dict_now(self._pending_state)
+        self._write_ent_coef()
+        self._n_updates_seen = self.model._n_updates
+
+    @property
+    def _algorithm(self) -> Any:
+        """The model, as the SAC-like algorithm that ``_check_model`` verified (actor, replay buffer, ent_coef_tensor)."""
+        return self.model
+
+    def _check_model(self) -> None:
+        model = self.model
+        if getattr(model, "ent_coef_optimizer", None) is not None:
+            raise ValueError(
+                f"{type(model).__name__} already learns its ent_coef ('auto'): create it with a float ent_coef "
+                "(e.g. ent_coef=0.1) to let EntropyTargetCallback drive it"
+            )
+        if not hasattr(model, "ent_coef_tensor") or not hasattr(getattr(model, "actor", None), "action_log_prob"):
+            raise ValueError(
+                f"EntropyTargetCallback supports SACV1 and SB3's SAC (with a float ent_coef), not {type(model).__name__}"
+            )
+        if getattr(model, "replay_buffer", None) is None:
+            raise ValueError("EntropyTargetCallback needs the model's replay buffer")
+
+    # the dual update ----------------------------------------------------------------------------
+
+    def current_target_entropy(self) -> float:
+        """:math:`\\bar{\\mathcal H}` now (schedules read the model's ``progress_remaining``)."""
+        if callable(self.target_entropy):
+            return float(self.target_entropy(self.model._current_progress_remaining))
+        if self.target_entropy == "auto":
+            return default_target_entropy(self.model.action_space)
+        return float(self.target_entropy)
+
+    @property
+    def ent_coef(self) -> float:
+        """The current :math:`\\alpha`."""
+        assert self.log_ent_coef is not None, "the callback has not been initialised by learn() yet"
+        return float(self.log_ent_coef.detach().exp().item())
+
+    def _on_rollout_start(self) -> None:
+        # Called at the start of each rollout, i.e. right after the previous training phase
+        n_new_updates = self.model._n_updates - self._n_updates_seen
+        self._n_updates_seen = self.model._n_updates
+        if n_new_updates > 0:
+            self.update(n_new_updates)
+
+    def _on_training_end(self) -> None:
+        self._on_rollout_start()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def update(self, n_steps: int) -> None:
+        """Take ``n_steps`` dual gradient steps on fresh replay batches and write the new :math:`\\alpha`."""
+        assert self.log_ent_coef is not None and self.optimizer is not None
+        target_entropy = self.current_target_entropy()
+        losses, entropies = [], []
+        for _ in range(n_steps):
+            log_prob = self._sample_log_prob()
+            loss = dual_ent_coef_loss(self.log_ent_coef, log_prob, target_entropy)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+            entropies.append(-log_prob.mean().item())
+        self._write_ent_coef()
+        self.logger.record("train/ent_coef", self.ent_coef)
+        self.logger.record("train/entropy", float(np.mean(entropies)))
+        self.logger.record("train/target_entropy", target_entropy)
+        self.logger.record("train/ent_coef_loss", float(np.mean(losses)))
+
+    def _sample_log_prob(self) -> th.Tensor:
+        """:math:`\\log\\pi(a|s)` for a fresh replay batch of states and actions from the current policy."""
+        model = self._algorithm
+        batch_size = self.batch_size or model.batch_size
+        observations = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env).observations
+        with th.no_grad():
+            if getattr(model, "use_sde", False):
+                model.actor.reset_noise()
+            _, log_prob = model.actor.action_log_prob(observations)
+        return log_prob.reshape(-1)
+
+    def _write_ent_coef(self) -> None:
+        assert self.log_ent_coef is not None
+        # In place: the algorithm's train() reads this very tensor, and save() stores it
+        with th.no_grad():
+            ent_coef_tensor = self._algorithm.ent_coef_tensor
+            ent_coef_tensor.copy_(self.log_ent_coef.detach().exp().reshape(ent_coef_tensor.shape))
+
+    # state --------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """:math:`\\log\\alpha` and the dual optimiser's state."""
+        assert self.log_ent_coef is not None and self.optimizer is not None
+        return {"log_ent_coef": self.log_ent_coef.detach().clone(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (applied when ``learn()`` starts if the callback is not initialised yet)."""
+        if self.log_ent_coef is None:
+            self._pending_state = state
+        else:
+            self._load_state_dict_now(state)
+
+    def _load_state_dict_now(self, state: dict[str, Any]) -> None:
+        assert self.log_ent_coef is not None and self.optimizer is not None
+        with th.no_grad():
+            self.log_ent_coef.copy_(state["log_ent_coef"].to(self.log_ent_coef.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def save(self, path: str | Path) -> None:
+        """Save :math:`\\log\\alpha` and the optimiser beside the model (e.g. ``"model_entropy_callback.pt"``)."""
+        th.save(self.state_dict(), path)
+
+    def load(self, path: str | Path) -> None:
+        """Load what :meth:`save` wrote; a resumed run then goes on with the same :math:`\\alpha` and optimiser."""
+        self.load_state_dict(th.load(path, weights_only=True))

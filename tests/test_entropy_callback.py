@@ -1,0 +1,169 @@
+"""EntropyTargetCallback: dual gradient descent on the temperature, for SACV1 and SB3's SAC."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_maxent import SACV1, EntropyTargetCallback
+from sb3_maxent.common.callbacks import dual_ent_coef_loss, exponential_target_schedule, linear_target_schedule
+
+SMALL = {"net_arch": [16]}
+
+
+class ContinuousBandit(gym.Env):
+    """One state, one step: reward -a^2 (the best action is 0; any entropy is a deliberate cost)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), -float(np.square(action).sum()), True, False, {}
+
+
+def test_gradient_of_the_dual_follows_the_seeds_rule():
+    log_alpha = th.zeros(1, requires_grad=True)
+    log_prob = th.tensor([-0.5, -1.5])  # entropy estimate 1.0
+    # entropy 1.0 below target 2.0: constraint violated, the gradient step must raise alpha
+    dual_ent_coef_loss(log_alpha, log_prob, target_entropy=2.0).backward()
+    assert log_alpha.grad.item() == pytest.approx(1.0 - 2.0)
+    log_alpha.grad = None
+    # entropy above target: alpha must shrink
+    dual_ent_coef_loss(log_alpha, log_prob, target_entropy=0.0).backward()
+    assert log_alpha.grad.item() == pytest.approx(1.0 - 0.0)
+
+
+def _model_with_filled_buffer(algo_class=SACV1, ent_coef=0.5, **kwargs):
+    model = algo_class(
+        "MlpPolicy", "Pendulum-v1", learning_starts=10_000, ent_coef=ent_coef, policy_kwargs=SMALL, seed=0, **kwargs
+    )
+    model.learn(200)  # fills the buffer, no training
+    return model
+
+
+@pytest.mark.parametrize(("log_std", "target", "direction"), [(-5.0, 0.0, 1), (1.0, -3.0, -1)])
+def test_alpha_moves_monotonically_towards_the_constraint(log_std, target, direction):
+    model = _model_with_filled_buffer()
+    with th.no_grad():  # pin the policy's entropy far below (or above) the target
+        model.actor.log_std.weight.zero_()
+        model.actor.log_std.bias.fill_(log_std)
+    callback = EntropyTargetCallback(target_entropy=target, learning_rate=0.05)
+    callback.init_callback(model)
+    alphas = [callback.ent_coef]
+    for _ in range(10):
+        callback.update(1)
+        alphas.append(callback.ent_coef)
+    steps = np.diff(alphas)
+    assert np.all(direction * steps > 0)
+    assert model.ent_coef_tensor.item() == pytest.approx(alphas[-1])
+
+
+def test_drives_the_coefficient_sb3_sac_trains_with():
+    model = _model_with_filled_buffer(SAC, ent_coef=0.5)
+    callback = EntropyTargetCallback(target_entropy=5.0, learning_rate=0.1)
+    callback.init_callback(model)
+    callback.update(5)
+    assert model.ent_coef_tensor.item() > 0.5
+    # SAC's own train() now uses (and logs) the new value in its actor and critic losses
+    model.train(gradient_steps=1, batch_size=32)
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.ent_coef_tensor.item())
+    assert model.logger.name_to_value["train/ent_coef"] != pytest.approx(0.5)
+
+
+class RecordEntCoef(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def _on_step(self):
+        self.values.append(self.model.ent_coef_tensor.item())
+        return True
+
+
+@pytest.mark.parametrize("algo_class", [SACV1, SAC])
+def test_runs_inside_learn_and_logs(algo_class, tmp_path):
+    model = algo_class("MlpPolicy", "Pendulum-v1", learning_starts=50, ent_coef=0.2, policy_kwargs=SMALL, seed=0)
+    callback = EntropyTargetCallback(target_entropy=linear_target_schedule(1.0, -1.0), learning_rate=0.01)
+    recorder = RecordEntCoef()
+    model.learn(120, callback=[callback, recorder])
+    assert recorder.values[0] == pytest.approx(0.2)
+    assert recorder.values[-1] != pytest.approx(0.2)
+    for key in ["train/ent_coef", "train/entropy", "train/target_entropy", "train/ent_coef_loss"]:
+        assert key in model.logger.name_to_value or key in callback.logger.name_to_value
+
+
+def test_entropy_converges_to_the_target_on_a_continuous_bandit():
+    target = -1.0
+    model = SACV1(
+        "MlpPolicy",
+        ContinuousBandit(),
+        learning_starts=100,
+        batch_size=64,
+        learning_rate=3e-3,
+        gamma=0.0,
+        ent_coef=1.0,
+        policy_kwargs={"net_arch": [16]},
+        seed=0,
+    )
+    callback = EntropyTargetCallback(target_entropy=target, learning_rate=0.03)
+    model.learn(1500, callback=callback)
+    alpha_before = callback.ent_coef
+    model.learn(300, callback=callback, reset_num_timesteps=False)
+    with th.no_grad():
+        _, log_prob = model.actor.action_log_prob(th.zeros(4000, 1))
+    entropy = -log_prob.mean().item()
+    assert entropy == pytest.approx(target, abs=0.3)
+    # alpha has settled: it moves little once the constraint is met
+    assert abs(np.log(callback.ent_coef) - np.log(alpha_before)) < 0.5
+
+
+def test_resume_after_save_and_load_continues_from_the_same_alpha(tmp_path):
+    model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, ent_coef=0.3, policy_kwargs=SMALL, seed=0)
+    callback = EntropyTargetCallback(target_entropy=3.0, learning_rate=0.05)
+    model.learn(100, callback=callback)
+    alpha = callback.ent_coef
+    assert alpha != pytest.approx(0.3)
+    model.save(tmp_path / "model.zip")
+    callback.save(tmp_path / "entropy.pt")
+
+    loaded = SACV1.load(tmp_path / "model.zip", env=model.get_env())
+    assert loaded.ent_coef_tensor.item() == pytest.approx(alpha)
+    # a new callback starts from the model's alpha; with the saved state it also keeps the optimiser's moments
+    fresh = EntropyTargetCallback(target_entropy=3.0, learning_rate=0.05)
+    fresh.init_callback(loaded)
+    assert fresh.ent_coef == pytest.approx(alpha)
+    restored = EntropyTargetCallback(target_entropy=3.0, learning_rate=0.05)
+    restored.load(tmp_path / "entropy.pt")
+    restored.init_callback(loaded)
+    assert restored.ent_coef == pytest.approx(alpha)
+    assert restored.optimizer.state_dict()["state"][0]["step"] == callback.optimizer.state_dict()["state"][0]["step"]
+    loaded.learn(50, callback=restored, reset_num_timesteps=False)
+
+
+def test_schedules():
+    linear = linear_target_schedule(2.0, -2.0)
+    assert (linear(1.0), linear(0.5), linear(0.0)) == (2.0, 0.0, -2.0)
+    exponential = exponential_target_schedule(2.0, -2.0, decay=3.0)
+    assert exponential(1.0) == 2.0
+    assert exponential(0.0) == pytest.approx(-2.0 + 4.0 * np.exp(-3.0))
+    values = [exponential(p) for p in np.linspace(1, 0, 5)]
+    assert np.all(np.diff(values) < 0)
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="already learns its ent_coef"):
+        EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef="auto", policy_kwargs=SMALL))
+    with pytest.raises(ValueError, match="supports SACV1 and SB3's SAC"):
+        EntropyTargetCallback().init_callback(PPO("MlpPolicy", "Pendulum-v1"))
+    with pytest.raises(ValueError, match="initial_ent_coef"):
+        EntropyTargetCallback(initial_ent_coef=0.0)
+    with pytest.raises(ValueError, match="alpha > 0"):
+        EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.0, policy_kwargs=SMALL))
+    with pytest.raises(ValueError, match="target_entropy"):
+        EntropyTargetCallback(target_entropy="high")
