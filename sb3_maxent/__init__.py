@@ -5,6 +5,7 @@ import os
 from sb3_maxent.common.callbacks import EntropyTargetCallback
 from sb3_maxent.common.validation import DivergenceError
 from sb3_maxent.sacv1 import SACV1
+from sb3_maxent.sql import SoftQLearning
 from sb3_maxent.tabular import SoftValueIteration, TabularMDP
 
 # Read version from file
@@ -12,4 +13,12 @@ version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["SACV1", "DivergenceError", "EntropyTargetCallback", "SoftValueIteration", "TabularMDP", "__version__"]
+__all__ = [
+    "SACV1",
+    "DivergenceError",
+    "EntropyTargetCallback",
+    "SoftQLearning",
+    "SoftValueIteration",
+    "TabularMDP",
+    "__version__",
+]

@@ -13,6 +13,7 @@ exponentiating, so any :math:`\\alpha > 0` (down to 1e-300) is free of overflow 
 """
 
 import numpy as np
+import torch as th
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -94,3 +95,21 @@ def policy_entropy(policy: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(policy > 0.0, policy * np.log(policy), 0.0)
     return -terms.sum(axis=1)
+
+
+def soft_value_torch(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
+    """
+    Torch version of :func:`soft_value` over the last axis: :math:`\\alpha\\,\\mathrm{logsumexp}(Q/\\alpha)`,
+    or the hard ``max`` when :math:`\\alpha = 0` (then exactly DQN's bootstrap value).
+
+    :param q_values: shape (batch_size, n_actions)
+    :param ent_coef: :math:`\\alpha \\geq 0` (a float or a scalar tensor)
+    :return: shape (batch_size, 1)
+    """
+    alpha = ent_coef if isinstance(ent_coef, th.Tensor) else th.tensor(float(ent_coef), device=q_values.device)
+    if bool((alpha == 0).item()):
+        return q_values.max(dim=-1, keepdim=True).values
+    # Shift by the maximum before dividing: (q - max) / alpha is 0 or negative, so no overflow for any
+    # alpha > 0, even where q / alpha alone would overflow float32
+    max_q = q_values.max(dim=-1, keepdim=True).values
+    return max_q + alpha * th.logsumexp((q_values - max_q) / alpha, dim=-1, keepdim=True)

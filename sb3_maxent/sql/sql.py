@@ -1,0 +1,319 @@
+import math
+import warnings
+from collections import defaultdict
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from stable_baselines3.dqn.policies import QNetwork
+from torch.nn import functional as F
+
+from sb3_maxent.common.ent_coef import parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.soft_bellman import soft_value_torch
+from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
+
+SelfSoftQLearning = TypeVar("SelfSoftQLearning", bound="SoftQLearning")
+
+LossName = Literal["mse", "huber"]
+
+
+def soft_q_learning_target(
+    rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_q_values: th.Tensor, ent_coef: th.Tensor
+) -> th.Tensor:
+    """
+    Soft Q-learning target (Haarnoja et al. 2017, eq. 10 with the exact soft value of a finite action set).
+
+    :math:`t = r + \\gamma (1 - d)\\,\\alpha \\log \\sum_{a'} \\exp(\\bar Q(s', a')/\\alpha)`; at :math:`\\alpha = 0`
+    it is DQN's target :math:`r + \\gamma (1 - d) \\max_{a'} \\bar Q(s', a')`.
+
+    :param next_q_values: :math:`\\bar Q(s', \\cdot)` of the target network, shape (batch_size, n_actions)
+    :return: shape (batch_size, 1)
+    """
+    return rewards + (1.0 - dones) * discounts * soft_value_torch(next_q_values, ent_coef)
+
+
+class SoftQLearning(OffPolicyAlgorithm):
+    """
+    Soft Q-Learning (SQL) for discrete actions: Q-learning on the soft Bellman equation, acting with the
+    energy-based (Boltzmann) policy :math:`\\pi(a|s) \\propto \\exp(Q(s,a)/\\alpha)`.
+
+    Paper: https://arxiv.org/abs/1702.08165 (Reinforcement Learning with Deep Energy-Based Policies).
+    Original implementation: https://github.com/haarnoja/softqlearning
+
+    DQN-shaped (SB3's ``DQN`` arguments and networks): replay buffer, target network updated every
+    ``target_update_interval`` environment steps with coefficient ``tau``, loss
+    :math:`\\|Q_\\theta(s,a) - t\\|^2` (or Huber) with
+    :math:`t = r + \\gamma(1-d)\\,\\alpha\\log\\sum_{a'}\\exp(\\bar Q(s',a')/\\alpha)`.
+    Exploration comes from the Boltzmann policy itself, so there is no epsilon-greedy schedule. With a finite
+    action set the soft value is exact (no sampling). ``ent_coef=0`` is DQN without exploration noise.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param batch_size: Minibatch size for each gradient update
+    :param tau: the soft update coefficient of the target network (1 for a hard copy)
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps, or ``(n, "episode")``
+    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps)
+    :param replay_buffer_class: Replay buffer class to use. If ``None``, it will be automatically selected.
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+    :param n_steps: n-step returns (SB3's ``NStepReplayBuffer``)
+    :param ent_coef: temperature :math:`\\alpha \\geq 0` in reward units, ``"auto"`` or ``"auto_<init>"`` to learn it so
+        that the Boltzmann policy's entropy meets ``target_entropy``
+    :param target_update_interval: update the target network every ``target_update_interval`` environment steps
+    :param target_entropy: entropy target of ``ent_coef="auto"``; ``"auto"`` is :math:`0.98\\log|\\mathcal A|`
+    :param loss: ``"mse"`` (the paper) or ``"huber"`` (SB3's DQN)
+    :param max_grad_norm: The maximum value for the gradient clipping
+    :param stats_window_size: Window size for the rollout logging
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: SoftQPolicy
+    q_net: QNetwork
+    q_net_target: QNetwork
+
+    def __init__(
+        self,
+        policy: str | type[SoftQPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = 0.01,
+        target_update_interval: int = 10_000,
+        target_entropy: str | float = "auto",
+        loss: LossName = "mse",
+        max_grad_norm: float = 10.0,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_off_policy_hyperparameters(
+            tau=tau,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            learning_rate=learning_rate,
+        )
+        parse_ent_coef(ent_coef)
+        if loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
+        if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
+            raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            supported_action_spaces=(spaces.Discrete,),
+            support_multi_env=True,
+        )
+        self.ent_coef = ent_coef
+        self.target_entropy = target_entropy
+        self.target_update_interval = target_update_interval
+        self.loss = loss
+        self.max_grad_norm = max_grad_norm
+        self.log_ent_coef: th.Tensor | None = None
+        self.ent_coef_optimizer: th.optim.Adam | None = None
+        self._n_calls = 0
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._create_aliases()
+        self.batch_norm_stats = get_parameters_by_name(self.q_net, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])
+        self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
+        spec = parse_ent_coef(self.ent_coef)
+        if spec.learnable:
+            self.log_ent_coef = th.log(th.ones(1, device=self.device) * spec.initial_value).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        else:
+            self.ent_coef_tensor = th.tensor(spec.initial_value, device=self.device)
+        self._sync_policy_temperature()
+        if self.n_envs > 1 and self.n_envs > self.target_update_interval:
+            warnings.warn(
+                f"n_envs ({self.n_envs}) > target_update_interval ({self.target_update_interval}): the target network "
+                f"is updated after every env.step(), i.e. every {self.n_envs} steps",
+                stacklevel=2,
+            )
+
+    def _create_aliases(self) -> None:
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
+
+    def current_ent_coef(self) -> th.Tensor:
+        """:math:`\\alpha` (a scalar tensor, detached)."""
+        if self.log_ent_coef is not None:
+            return self.log_ent_coef.detach().exp().reshape(())
+        return self.ent_coef_tensor
+
+    def _sync_policy_temperature(self) -> None:
+        # The policy acts with exp(Q / alpha): keep its copy of alpha current
+        self.policy.ent_coef.copy_(self.current_ent_coef())
+
+    def _on_step(self) -> None:
+        """Update the target network every ``target_update_interval`` environment steps (as SB3's DQN)."""
+        self._n_calls += 1
+        if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
+            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        optimizers: list[th.optim.Optimizer] = [self.policy.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+        logs: dict[str, list[float]] = defaultdict(list)
+
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            ent_coef = self.current_ent_coef()
+
+            with th.no_grad():
+                # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
+                target_q_values = soft_q_learning_target(
+                    replay_data.rewards,
+                    replay_data.dones,
+                    discounts,
+                    self.q_net_target(replay_data.next_observations),
+                    ent_coef,
+                )
+
+            all_q_values = self.q_net(replay_data.observations)
+            q_values = th.gather(all_q_values, dim=1, index=replay_data.actions.long())
+            loss = F.mse_loss(q_values, target_q_values) if self.loss == "mse" else F.smooth_l1_loss(q_values, target_q_values)
+
+            # Exact entropy of the Boltzmann policy pi = softmax(Q / alpha) on the batch
+            entropy = self._boltzmann_entropy(all_q_values.detach(), ent_coef)
+            ent_coef_loss = None
+            if self.log_ent_coef is not None:
+                assert isinstance(self.target_entropy, float)
+                # J(log alpha) = log alpha * (H - H_target): alpha grows while the entropy is below target
+                ent_coef_loss = (self.log_ent_coef * (entropy - self.target_entropy)).mean()
+
+            stats = {
+                "loss": loss.detach(),
+                "entropy": entropy.mean(),
+                "q_values": q_values.detach().mean(),
+                "ent_coef": ent_coef,
+            }
+            if ent_coef_loss is not None:
+                stats["ent_coef_loss"] = ent_coef_loss.detach()
+            numbers = dict(zip(stats, th.stack([value.reshape(()) for value in stats.values()]).tolist(), strict=True))
+            check_finite_losses(
+                {key: numbers[key] for key in ("loss", "ent_coef_loss") if key in numbers},
+                n_updates=self._n_updates + gradient_step,
+                num_timesteps=self.num_timesteps,
+            )
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
+                self.ent_coef_optimizer.zero_grad()
+                ent_coef_loss.backward()
+                self.ent_coef_optimizer.step()
+            for key, value in numbers.items():
+                logs[key].append(value)
+
+        self._sync_policy_temperature()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+
+    @staticmethod
+    def _boltzmann_entropy(q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+        """
+        :math:`\\mathcal H(\\pi(\\cdot|s))` of :math:`\\pi \\propto \\exp(Q/\\alpha)`,
+        shape (batch_size,); 0 at :math:`\\alpha = 0`.
+        """
+        if bool((ent_coef == 0).item()):
+            return th.zeros(q_values.shape[0], device=q_values.device)
+        log_probs = th.log_softmax(q_values / ent_coef, dim=1)
+        return -(log_probs.exp() * log_probs).sum(dim=1)
+
+    def learn(
+        self: SelfSoftQLearning,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "SoftQLearning",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSoftQLearning:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        if self.ent_coef_optimizer is not None:
+            return ["policy", "ent_coef_optimizer"], ["log_ent_coef"]
+        return ["policy"], ["ent_coef_tensor"]
