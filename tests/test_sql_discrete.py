@@ -1,0 +1,208 @@
+"""Discrete SoftQLearning: the soft target against hand computations and DQN, Boltzmann acting, SB3 behaviour."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox, SimpleMultiObsEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_maxent import DivergenceError, SoftQLearning
+from sb3_maxent.common.soft_bellman import soft_value_torch
+from sb3_maxent.sql.sql import soft_q_learning_target
+
+SMALL = {"net_arch": [16]}
+
+
+def test_soft_target_against_a_hand_computation():
+    rewards = th.tensor([[1.0], [0.5]])
+    dones = th.tensor([[0.0], [1.0]])
+    next_q = th.tensor([[0.0, np.log(3.0)], [5.0, 5.0]])
+    alpha = th.tensor(1.0)
+    # row 0: 1 + 0.9 * log(e^0 + e^log 3) = 1 + 0.9 log 4; row 1: terminal, 0.5
+    expected = th.tensor([[1.0 + 0.9 * np.log(4.0)], [0.5]])
+    assert th.allclose(soft_q_learning_target(rewards, dones, 0.9, next_q, alpha), expected)
+    # alpha = 2: 2 log(e^0 + e^(log 3 / 2)) = 2 log(1 + sqrt 3)
+    expected_alpha2 = 1.0 + 0.9 * 2.0 * np.log(1.0 + np.sqrt(3.0))
+    assert soft_q_learning_target(rewards, dones, 0.9, next_q, th.tensor(2.0))[0, 0].item() == pytest.approx(expected_alpha2)
+
+
+def _batch_and_models(seed=0):
+    sql = SoftQLearning("MlpPolicy", "CartPole-v1", learning_starts=10_000, ent_coef=0.0, policy_kwargs=SMALL, seed=seed)
+    sql.learn(300)
+    dqn = DQN("MlpPolicy", "CartPole-v1", policy_kwargs=SMALL, seed=seed)
+    dqn.q_net_target.load_state_dict(sql.q_net_target.state_dict())
+    return sql, dqn, sql.replay_buffer.sample(64)
+
+
+def test_zero_temperature_target_equals_dqn_target_exactly():
+    sql, dqn, batch = _batch_and_models()
+    with th.no_grad():
+        next_q = dqn.q_net_target(batch.next_observations)
+        # DQN's target, as SB3's DQN.train computes it
+        dqn_target = batch.rewards + (1 - batch.dones) * dqn.gamma * next_q.max(dim=1)[0].reshape(-1, 1)
+        sql_target = soft_q_learning_target(
+            batch.rewards, batch.dones, sql.gamma, sql.q_net_target(batch.next_observations), th.tensor(0.0)
+        )
+    assert th.equal(sql_target, dqn_target)
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1e-4, 1e-8])
+def test_small_temperature_target_tends_to_dqn_target(alpha):
+    sql, dqn, batch = _batch_and_models()
+    with th.no_grad():
+        next_q = dqn.q_net_target(batch.next_observations)
+        dqn_target = batch.rewards + (1 - batch.dones) * dqn.gamma * next_q.max(dim=1)[0].reshape(-1, 1)
+        sql_target = soft_q_learning_target(batch.rewards, batch.dones, sql.gamma, next_q, th.tensor(alpha))
+    # 0 <= soft - hard <= gamma alpha log|A|
+    difference = sql_target - dqn_target
+    assert difference.min().item() >= -1e-6
+    assert difference.max().item() <= sql.gamma * alpha * np.log(2) + 1e-6
+
+
+def test_soft_value_is_stable_for_tiny_temperatures():
+    q_values = th.tensor([[1e3, -1e3], [0.0, 0.0]])
+    for alpha in [1e-8, 1e-30, 1e-45]:
+        values = soft_value_torch(q_values, alpha)
+        assert th.all(th.isfinite(values))
+        assert th.allclose(values[:, 0], th.tensor([1e3, 0.0]), atol=1e-6)
+
+
+def test_train_step_minimises_the_soft_bellman_error():
+    model = SoftQLearning(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_starts=10_000,
+        ent_coef=0.5,
+        policy_kwargs={"net_arch": [16], "optimizer_class": th.optim.SGD},
+        learning_rate=0.1,
+        seed=0,
+    )
+    model.learn(200)
+    np.random.seed(3)
+    batch = model.replay_buffer.sample(32)
+    before = {k: v.clone() for k, v in model.q_net.state_dict().items()}
+    q = th.gather(model.q_net(batch.observations), 1, batch.actions.long())
+    with th.no_grad():
+        target = batch.rewards + 0.99 * (1 - batch.dones) * 0.5 * th.logsumexp(
+            model.q_net_target(batch.next_observations) / 0.5, dim=1, keepdim=True
+        )
+    expected_loss = ((q - target) ** 2).mean()
+    grads = th.autograd.grad(expected_loss, list(model.q_net.parameters()))
+    np.random.seed(3)
+    model.max_grad_norm = 1e9  # no clipping: the update is exactly -lr * grad
+    model.train(gradient_steps=1, batch_size=32)
+    for (name, param), grad in zip(model.q_net.named_parameters(), grads, strict=True):
+        th.testing.assert_close(param.detach(), before[name] - 0.1 * grad, atol=1e-6, rtol=1e-5)
+
+
+def test_acts_by_sampling_the_boltzmann_policy():
+    model = SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.7, policy_kwargs=SMALL, seed=0)
+    observation = np.zeros(5000, dtype=np.int64)
+    actions, _ = model.predict(observation)
+    with th.no_grad():
+        obs_tensor, _ = model.policy.obs_to_tensor(observation[:1])
+        expected = th.softmax(model.q_net(obs_tensor) / 0.7, dim=1)[0].numpy()
+    np.testing.assert_allclose(np.bincount(actions, minlength=3) / actions.size, expected, atol=0.03)
+    greedy, _ = model.predict(observation[:10], deterministic=True)
+    assert np.all(greedy == expected.argmax())
+
+
+@pytest.mark.parametrize("ent_coef", [0.1, 0.0, "auto", "auto_0.5"])
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_run(ent_coef, loss):
+    model = SoftQLearning(
+        "MlpPolicy", "CartPole-v1", learning_starts=50, train_freq=1, ent_coef=ent_coef, loss=loss, policy_kwargs=SMALL
+    )
+    model.learn(120)
+    assert model._n_updates > 0
+
+
+def test_learned_temperature_moves_towards_the_entropy_target():
+    model = SoftQLearning(
+        "MlpPolicy",
+        IdentityEnv(4),
+        learning_starts=20,
+        train_freq=1,
+        ent_coef="auto_0.01",
+        target_entropy=0.98 * np.log(4),
+        policy_kwargs=SMALL,
+        seed=0,
+    )
+    model.learn(200)
+    # a near-uniform target entropy: alpha must grow from 0.01
+    assert model.current_ent_coef().item() > 0.01
+    assert model.policy.ent_coef.item() == pytest.approx(model.current_ent_coef().item())
+
+
+def test_multi_env_dict_observations_and_evaluate_policy():
+    env = make_vec_env("CartPole-v1", n_envs=2)
+    model = SoftQLearning("MlpPolicy", env, learning_starts=30, target_update_interval=2, policy_kwargs=SMALL)
+    model.learn(100)
+    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=2)
+    assert mean_return > 0
+    SoftQLearning("MultiInputPolicy", SimpleMultiObsEnv(random_start=False), learning_starts=30, policy_kwargs=SMALL).learn(60)
+
+
+@pytest.mark.parametrize("ent_coef", [0.3, "auto"])
+def test_save_load_is_exact(tmp_path, ent_coef):
+    env = IdentityEnv(5)
+    model = SoftQLearning("MlpPolicy", env, learning_starts=20, train_freq=1, ent_coef=ent_coef, policy_kwargs=SMALL, seed=0)
+    model.learn(60)
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    loaded = SoftQLearning.load(tmp_path / "model.zip", env=env)
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    for key, value in model.policy.state_dict().items():
+        assert th.equal(value, loaded.policy.state_dict()[key]), key
+    assert th.equal(loaded.current_ent_coef(), model.current_ent_coef())
+    observations = np.arange(5)
+    assert np.array_equal(
+        loaded.predict(observations, deterministic=True)[0], model.predict(observations, deterministic=True)[0]
+    )
+    assert loaded.replay_buffer.size() == model.replay_buffer.size()
+    loaded.learn(30, reset_num_timesteps=False)
+
+
+def test_same_seed_same_parameters():
+    def run():
+        model = SoftQLearning("MlpPolicy", "CartPole-v1", learning_starts=30, train_freq=1, seed=5, policy_kwargs=SMALL)
+        model.learn(80)
+        return model.policy.state_dict()
+
+    first, second = run(), run()
+    assert all(th.equal(first[key], second[key]) for key in first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ent_coef": -1.0}, "ent_coef"),
+        ({"tau": 0.0}, "tau"),
+        ({"gamma": 2.0}, "gamma"),
+        ({"loss": "l1"}, "loss"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"target_update_interval": 0}, "target_update_interval"),
+    ],
+)
+def test_invalid_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SoftQLearning("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_box_actions_are_refused():
+    with pytest.raises(AssertionError, match="Discrete"):
+        SoftQLearning("MlpPolicy", IdentityEnvBox())
+
+
+class NaNRewardEnv(IdentityEnv):
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+def test_nan_loss_stops_training():
+    model = SoftQLearning("MlpPolicy", NaNRewardEnv(3), learning_starts=20, train_freq=1, policy_kwargs=SMALL)
+    with pytest.raises(DivergenceError, match="loss is nan at gradient step 0"):
+        model.learn(50)
