@@ -7,7 +7,7 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_maxent import SACV1, EntropyTargetCallback
+from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
 from sb3_maxent.common.callbacks import dual_ent_coef_loss, exponential_target_schedule, linear_target_schedule
 
 SMALL = {"net_arch": [16]}
@@ -29,13 +29,13 @@ class ContinuousBandit(gym.Env):
 
 def test_gradient_of_the_dual_follows_the_seeds_rule():
     log_alpha = th.zeros(1, requires_grad=True)
-    log_prob = th.tensor([-0.5, -1.5])  # entropy estimate 1.0
-    # entropy 1.0 below target 2.0: constraint violated, the gradient step must raise alpha
-    dual_ent_coef_loss(log_alpha, log_prob, target_entropy=2.0).backward()
+    log_prob = th.tensor([-0.5, -1.5])  # E[log pi] = -1: entropy estimate 1.0
+    # E[log pi] + H_target = 1 > 0: the constraint is violated, the gradient step must raise alpha
+    dual_ent_coef_loss(log_alpha, -log_prob, target_entropy=2.0).backward()
     assert log_alpha.grad.item() == pytest.approx(1.0 - 2.0)
     log_alpha.grad = None
     # entropy above target: alpha must shrink
-    dual_ent_coef_loss(log_alpha, log_prob, target_entropy=0.0).backward()
+    dual_ent_coef_loss(log_alpha, -log_prob, target_entropy=0.0).backward()
     assert log_alpha.grad.item() == pytest.approx(1.0 - 0.0)
 
 
@@ -159,7 +159,7 @@ def test_schedules():
 def test_refusals():
     with pytest.raises(ValueError, match="already learns its ent_coef"):
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef="auto", policy_kwargs=SMALL))
-    with pytest.raises(ValueError, match="supports SACV1 and SB3's SAC"):
+    with pytest.raises(ValueError, match="supports SACV1, SB3's SAC and discrete SoftQLearning"):
         EntropyTargetCallback().init_callback(PPO("MlpPolicy", "Pendulum-v1"))
     with pytest.raises(ValueError, match="initial_ent_coef"):
         EntropyTargetCallback(initial_ent_coef=0.0)
@@ -167,3 +167,28 @@ def test_refusals():
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.0, policy_kwargs=SMALL))
     with pytest.raises(ValueError, match="target_entropy"):
         EntropyTargetCallback(target_entropy="high")
+
+
+def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
+    # a fresh dict: SB3 adds "use_sde" to the policy_kwargs it is given, which DQN-style policies refuse
+    model = SoftQLearning(
+        "MlpPolicy", "CartPole-v1", learning_starts=10_000, ent_coef=0.01, policy_kwargs={"net_arch": [16]}, seed=0
+    )
+    model.learn(200)
+    # target: nearly uniform (0.98 log 2, the discrete default); with alpha = 0.01 the policy is far more peaked
+    callback = EntropyTargetCallback(target_entropy="auto", learning_rate=0.1)
+    callback.init_callback(model)
+    assert callback.current_target_entropy() == pytest.approx(0.98 * np.log(2))
+    entropy = callback._batch_entropy()
+    with th.no_grad():
+        obs = th.as_tensor(model.replay_buffer.observations[:5, 0])
+        probs = th.softmax(model.q_net(obs) / 0.01, dim=1)
+    assert th.all(entropy >= 0) and th.all(entropy <= np.log(2) + 1e-6)
+    assert th.all((-(probs * th.log(probs.clamp_min(1e-30))).sum(1)) <= np.log(2) + 1e-6)
+    callback.update(20)
+    assert model.ent_coef_tensor.item() > 0.01
+    # the policy acts with the new temperature
+    assert model.policy.ent_coef.item() == pytest.approx(model.ent_coef_tensor.item())
+    # and SoftQLearning's own train() uses it too
+    model.train(gradient_steps=1, batch_size=32)
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.ent_coef_tensor.item())

@@ -26,18 +26,20 @@ from sb3_maxent.common.ent_coef import default_target_entropy
 TargetEntropy = float | str | Callable[[float], float]
 
 
-def dual_ent_coef_loss(log_ent_coef: th.Tensor, log_prob: th.Tensor, target_entropy: float) -> th.Tensor:
+def dual_ent_coef_loss(log_ent_coef: th.Tensor, entropy: th.Tensor, target_entropy: float) -> th.Tensor:
     """
-    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]`.
+    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
+    = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H})`.
 
-    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}` (with the batch estimate
-    :math:`\\mathcal H = -\\mathbb{E}[\\log\\pi]`): a gradient step raises :math:`\\alpha` when the entropy is too low.
+    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}`: a gradient step raises
+    :math:`\\alpha` when the entropy is below the target.
 
     :param log_ent_coef: :math:`\\log\\alpha`, shape (1,), requires grad
-    :param log_prob: :math:`\\log\\pi(a|s)` of actions sampled from the current policy, shape (batch_size,)
+    :param entropy: per-state entropy estimates, shape (batch_size,): :math:`-\\log\\pi(a|s)` of a sampled action
+        (continuous), or the exact :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` (discrete)
     :param target_entropy: :math:`\\bar{\\mathcal H}`
     """
-    return -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()
+    return (log_ent_coef * (entropy.detach() - target_entropy)).mean()
 
 
 def linear_target_schedule(start: float, end: float) -> Callable[[float], float]:
@@ -72,13 +74,16 @@ class EntropyTargetCallback(BaseCallback):
     Drive the temperature :math:`\\alpha` (``ent_coef``) of an entropy-regularised algorithm to keep the policy's
     entropy at a target, by dual gradient descent on :math:`\\log\\alpha` with its own optimiser.
 
-    Works with ``SACV1`` and SB3's ``SAC`` created with a *fixed* float ``ent_coef``: after each training phase it
+    Works with ``SACV1``, SB3's ``SAC`` and discrete ``SoftQLearning`` created with a *fixed* float ``ent_coef``
+    (entropy estimated by :math:`-\\log\\pi` of a sampled action, or exactly for the Boltzmann policy of discrete
+    actions): after each training phase it
     takes as many dual steps as the phase took gradient steps, each on a fresh replay batch with actions
     sampled from the current policy, and writes :math:`\\alpha` into the tensor the algorithm trains with
     (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
     :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments.
 
-    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions), a float,
+    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions,
+        :math:`0.98\\log|\\mathcal A|` for ``Discrete``), a float,
         or a function of SB3's ``progress_remaining`` (see :func:`linear_target_schedule`,
         :func:`exponential_target_schedule`) to anneal the entropy over training
     :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
@@ -145,9 +150,13 @@ class EntropyTargetCallback(BaseCallback):
                 f"{type(model).__name__} already learns its ent_coef ('auto'): create it with a float ent_coef "
                 "(e.g. ent_coef=0.1) to let EntropyTargetCallback drive it"
             )
-        if not hasattr(model, "ent_coef_tensor") or not hasattr(getattr(model, "actor", None), "action_log_prob"):
+        has_entropy = hasattr(getattr(model, "actor", None), "action_log_prob") or hasattr(
+            getattr(model, "policy", None), "boltzmann_log_probs"
+        )
+        if not hasattr(model, "ent_coef_tensor") or not has_entropy:
             raise ValueError(
-                f"EntropyTargetCallback supports SACV1 and SB3's SAC (with a float ent_coef), not {type(model).__name__}"
+                "EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning (with a float ent_coef), "
+                f"not {type(model).__name__}"
             )
         if getattr(model, "replay_buffer", None) is None:
             raise ValueError("EntropyTargetCallback needs the model's replay buffer")
@@ -187,29 +196,34 @@ class EntropyTargetCallback(BaseCallback):
         target_entropy = self.current_target_entropy()
         losses, entropies = [], []
         for _ in range(n_steps):
-            log_prob = self._sample_log_prob()
-            loss = dual_ent_coef_loss(self.log_ent_coef, log_prob, target_entropy)
+            entropy = self._batch_entropy()
+            loss = dual_ent_coef_loss(self.log_ent_coef, entropy, target_entropy)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
-            entropies.append(-log_prob.mean().item())
+            entropies.append(entropy.mean().item())
         self._write_ent_coef()
         self.logger.record("train/ent_coef", self.ent_coef)
         self.logger.record("train/entropy", float(np.mean(entropies)))
         self.logger.record("train/target_entropy", target_entropy)
         self.logger.record("train/ent_coef_loss", float(np.mean(losses)))
 
-    def _sample_log_prob(self) -> th.Tensor:
-        """:math:`\\log\\pi(a|s)` for a fresh replay batch of states and actions from the current policy."""
+    def _batch_entropy(self) -> th.Tensor:
+        """Entropy of the current policy on a fresh replay batch of states, shape (batch_size,)."""
         model = self._algorithm
         batch_size = self.batch_size or model.batch_size
         observations = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env).observations
         with th.no_grad():
+            if hasattr(model.policy, "boltzmann_log_probs"):
+                # Discrete SoftQLearning: the exact entropy of pi = softmax(Q / alpha)
+                log_probs = model.policy.boltzmann_log_probs(observations)
+                return -(log_probs.exp() * log_probs).sum(dim=1)
             if getattr(model, "use_sde", False):
                 model.actor.reset_noise()
+            # Continuous: -log pi(a|s) of one action sampled per state, an unbiased estimate
             _, log_prob = model.actor.action_log_prob(observations)
-        return log_prob.reshape(-1)
+        return -log_prob.reshape(-1)
 
     def _write_ent_coef(self) -> None:
         assert self.log_ent_coef is not None
@@ -217,6 +231,8 @@ class EntropyTargetCallback(BaseCallback):
         with th.no_grad():
             ent_coef_tensor = self._algorithm.ent_coef_tensor
             ent_coef_tensor.copy_(self.log_ent_coef.detach().exp().reshape(ent_coef_tensor.shape))
+        if hasattr(self._algorithm, "_sync_policy_temperature"):
+            self._algorithm._sync_policy_temperature()  # SoftQLearning acts with exp(Q / alpha)
 
     # state --------------------------------------------------------------------------------------
 
