@@ -8,8 +8,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
@@ -17,7 +18,17 @@ from torch.nn import functional as F
 from sb3_maxent.common.ent_coef import parse_ent_coef, parse_target_entropy
 from sb3_maxent.common.soft_bellman import soft_value_torch
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
-from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
+from sb3_maxent.sacv1.sacv1 import frozen_parameters
+from sb3_maxent.sql.policies import (
+    CONTINUOUS_COUNTERPART,
+    CnnPolicy,
+    ContinuousSoftQPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    SoftQPolicy,
+    SVGDSampler,
+)
+from sb3_maxent.sql.svgd import stein_direction
 
 SelfSoftQLearning = TypeVar("SelfSoftQLearning", bound="SoftQLearning")
 
@@ -39,10 +50,34 @@ def soft_q_learning_target(
     return rewards + (1.0 - dones) * discounts * soft_value_torch(next_q_values, ent_coef)
 
 
+def importance_sampled_soft_value(q_values: th.Tensor, ent_coef: float, action_dim: int) -> th.Tensor:
+    """
+    Soft value of a continuous action box by importance sampling with the uniform proposal
+    :math:`q(a) = 2^{-D}` over :math:`[-1, 1]^D` (Haarnoja et al. 2017, eq. 10):
+
+    :math:`V(s) \\approx \\alpha\\,[\\mathrm{logsumexp}_i(Q(s, a_i)/\\alpha) - \\log M + D \\log 2]`, :math:`a_i \\sim q`.
+
+    :param q_values: :math:`Q(s, a_i)`, shape (batch_size, M)
+    :param ent_coef: :math:`\\alpha > 0`
+    :param action_dim: :math:`D`
+    :return: shape (batch_size, 1)
+    """
+    n_samples = q_values.shape[1]
+    log_mean_exp = th.logsumexp(q_values / ent_coef, dim=1, keepdim=True) - math.log(n_samples)
+    return ent_coef * (log_mean_exp + action_dim * math.log(2.0))
+
+
+def repeat_observations(obs: PyTorchObs, repeats: int) -> PyTorchObs:
+    """Each observation ``repeats`` times in a row (batch_size * repeats, ...), for particles per state."""
+    if isinstance(obs, dict):
+        return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
+    return obs.repeat_interleave(repeats, dim=0)
+
+
 class SoftQLearning(OffPolicyAlgorithm):
     """
-    Soft Q-Learning (SQL) for discrete actions: Q-learning on the soft Bellman equation, acting with the
-    energy-based (Boltzmann) policy :math:`\\pi(a|s) \\propto \\exp(Q(s,a)/\\alpha)`.
+    Soft Q-Learning (SQL): Q-learning on the soft Bellman equation, acting with the energy-based policy
+    :math:`\\pi(a|s) \\propto \\exp(Q(s,a)/\\alpha)`, for discrete and continuous actions.
 
     Paper: https://arxiv.org/abs/1702.08165 (Reinforcement Learning with Deep Energy-Based Policies).
     Original implementation: https://github.com/haarnoja/softqlearning
@@ -53,6 +88,16 @@ class SoftQLearning(OffPolicyAlgorithm):
     :math:`t = r + \\gamma(1-d)\\,\\alpha\\log\\sum_{a'}\\exp(\\bar Q(s',a')/\\alpha)`.
     Exploration comes from the Boltzmann policy itself, so there is no epsilon-greedy schedule. With a finite
     action set the soft value is exact (no sampling). ``ent_coef=0`` is DQN without exploration noise.
+
+    Continuous (``Box``) actions, as in the paper: soft Q networks (``n_critics``, min over them; 1 by default as
+    in the paper) with a Polyak target, the soft value of :math:`s'` by importance sampling with ``value_n_particles``
+    uniform actions, and an amortised sampler :math:`a = \\tanh(f_\\phi(s, \\xi))` trained by SVGD with
+    ``svgd_n_particles`` particles per state, ``svgd_update_ratio`` of which are moved by the Stein direction
+    computed from the others (the target log-density includes the tanh correction
+    :math:`\\sum_d \\log(1 - a_d^2)`, as in softlearning). ``ent_coef`` is then a float (the inverse reward scale);
+    the continuous policy has no tractable entropy, so ``"auto"`` is refused. For continuous actions the
+    DQN-style defaults are usually replaced (see ``zoo_configs/sql.yml``): ``tau=0.005``,
+    ``target_update_interval=1``, ``train_freq=1``, ``batch_size=256``, ``learning_rate=3e-4``.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -74,6 +119,9 @@ class SoftQLearning(OffPolicyAlgorithm):
     :param target_entropy: entropy target of ``ent_coef="auto"``; ``"auto"`` is :math:`0.98\\log|\\mathcal A|`
     :param loss: ``"mse"`` (the paper) or ``"huber"`` (SB3's DQN)
     :param max_grad_norm: The maximum value for the gradient clipping
+    :param value_n_particles: continuous actions: uniform samples :math:`M` of the importance-sampled soft value
+    :param svgd_n_particles: continuous actions: particles per state of the SVGD update
+    :param svgd_update_ratio: continuous actions: fraction of the particles moved by the Stein direction
     :param stats_window_size: Window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments to be passed to the policy on creation
@@ -88,9 +136,12 @@ class SoftQLearning(OffPolicyAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    policy: SoftQPolicy
+    policy: SoftQPolicy | ContinuousSoftQPolicy  # type: ignore[assignment]
     q_net: QNetwork
     q_net_target: QNetwork
+    actor: SVGDSampler
+    critic: ContinuousCritic
+    critic_target: ContinuousCritic
 
     def __init__(
         self,
@@ -113,6 +164,9 @@ class SoftQLearning(OffPolicyAlgorithm):
         target_entropy: str | float = "auto",
         loss: LossName = "mse",
         max_grad_norm: float = 10.0,
+        value_n_particles: int = 16,
+        svgd_n_particles: int = 16,
+        svgd_update_ratio: float = 0.5,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -136,6 +190,16 @@ class SoftQLearning(OffPolicyAlgorithm):
             raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
         if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+        if value_n_particles < 1 or svgd_n_particles < 2:
+            raise ValueError(
+                f"value_n_particles must be >= 1 and svgd_n_particles >= 2, got {value_n_particles} and {svgd_n_particles}"
+            )
+        n_updated = round(svgd_n_particles * svgd_update_ratio)
+        if not 0 < n_updated < svgd_n_particles:
+            raise ValueError(
+                f"svgd_update_ratio={svgd_update_ratio} must leave at least one fixed and one updated particle "
+                f"out of svgd_n_particles={svgd_n_particles}"
+            )
         super().__init__(
             policy,
             env,
@@ -159,7 +223,7 @@ class SoftQLearning(OffPolicyAlgorithm):
             device=device,
             seed=seed,
             sde_support=False,
-            supported_action_spaces=(spaces.Discrete,),
+            supported_action_spaces=(spaces.Discrete, spaces.Box),
             support_multi_env=True,
         )
         self.ent_coef = ent_coef
@@ -167,17 +231,34 @@ class SoftQLearning(OffPolicyAlgorithm):
         self.target_update_interval = target_update_interval
         self.loss = loss
         self.max_grad_norm = max_grad_norm
+        self.value_n_particles = value_n_particles
+        self.svgd_n_particles = svgd_n_particles
+        self.svgd_update_ratio = svgd_update_ratio
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
         self._n_calls = 0
         if _init_setup_model:
             self._setup_model()
 
+    @property
+    def continuous(self) -> bool:
+        """Whether the actions are continuous (SVGD sampler) rather than discrete (Boltzmann over Q)."""
+        return isinstance(self.action_space, spaces.Box)
+
     def _setup_model(self) -> None:
+        if self.continuous:
+            # One alias ("MlpPolicy", ...) serves both action types
+            self.policy_class = CONTINUOUS_COUNTERPART.get(self.policy_class, self.policy_class)
+            if parse_ent_coef(self.ent_coef).learnable:
+                raise ValueError(
+                    "ent_coef='auto' needs the policy's entropy, which the SVGD sampler of continuous SoftQLearning "
+                    "does not have in closed form: use a float ent_coef (the inverse reward scale)"
+                )
         super()._setup_model()
         self._create_aliases()
-        self.batch_norm_stats = get_parameters_by_name(self.q_net, ["running_"])
-        self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])
+        online, target = (self.critic, self.critic_target) if self.continuous else (self.q_net, self.q_net_target)
+        self.batch_norm_stats = get_parameters_by_name(online, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(target, ["running_"])
         self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
         spec = parse_ent_coef(self.ent_coef)
         if spec.learnable:
@@ -185,6 +266,8 @@ class SoftQLearning(OffPolicyAlgorithm):
             self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
         else:
             self.ent_coef_tensor = th.tensor(spec.initial_value, device=self.device)
+        if self.continuous and spec.initial_value <= 0.0:
+            raise ValueError("continuous SoftQLearning needs ent_coef > 0 (the soft value divides by it)")
         self._sync_policy_temperature()
         if self.n_envs > 1 and self.n_envs > self.target_update_interval:
             warnings.warn(
@@ -194,8 +277,15 @@ class SoftQLearning(OffPolicyAlgorithm):
             )
 
     def _create_aliases(self) -> None:
-        self.q_net = self.policy.q_net
-        self.q_net_target = self.policy.q_net_target
+        policy = self.policy
+        if isinstance(policy, ContinuousSoftQPolicy):
+            self.actor = policy.actor
+            self.critic = policy.critic
+            self.critic_target = policy.critic_target
+        else:
+            assert isinstance(policy, SoftQPolicy)
+            self.q_net = policy.q_net
+            self.q_net_target = policy.q_net_target
 
     def current_ent_coef(self) -> th.Tensor:
         """:math:`\\alpha` (a scalar tensor, detached)."""
@@ -204,17 +294,26 @@ class SoftQLearning(OffPolicyAlgorithm):
         return self.ent_coef_tensor
 
     def _sync_policy_temperature(self) -> None:
-        # The policy acts with exp(Q / alpha): keep its copy of alpha current
-        self.policy.ent_coef.copy_(self.current_ent_coef())
+        # The discrete policy acts with exp(Q / alpha): keep its copy of alpha current
+        if isinstance(self.policy, SoftQPolicy):
+            self.policy.ent_coef.copy_(self.current_ent_coef())
 
     def _on_step(self) -> None:
         """Update the target network every ``target_update_interval`` environment steps (as SB3's DQN)."""
         self._n_calls += 1
         if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
-            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+            online = self.critic if self.continuous else self.q_net
+            target = self.critic_target if self.continuous else self.q_net_target
+            polyak_update(online.parameters(), target.parameters(), self.tau)
             polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        if self.continuous:
+            self._train_continuous(gradient_steps, batch_size)
+        else:
+            self._train_discrete(gradient_steps, batch_size)
+
+    def _train_discrete(self, gradient_steps: int, batch_size: int) -> None:
         self.policy.set_training_mode(True)
         optimizers: list[th.optim.Optimizer] = [self.policy.optimizer]
         if self.ent_coef_optimizer is not None:
@@ -292,6 +391,82 @@ class SoftQLearning(OffPolicyAlgorithm):
         log_probs = th.log_softmax(q_values / ent_coef, dim=1)
         return -(log_probs.exp() * log_probs).sum(dim=1)
 
+    def _train_continuous(self, gradient_steps: int, batch_size: int) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        ent_coef = float(self.current_ent_coef().item())
+        action_dim = get_action_dim(self.action_space)
+        logs: dict[str, list[float]] = defaultdict(list)
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+            with th.no_grad():
+                # V_bar(s') ~ alpha [logsumexp_i Q_bar(s', a_i)/alpha - log M + log|A|], a_i ~ U([-1, 1]^D)
+                next_values = importance_sampled_soft_value(
+                    self._min_q_of_particles(
+                        self.critic_target, replay_data.next_observations, self._uniform_actions(batch_size)
+                    ),
+                    ent_coef,
+                    action_dim,
+                )
+                target_q_values = replay_data.rewards + (1.0 - replay_data.dones) * discounts * next_values
+
+            q_values = self.critic(replay_data.observations, replay_data.actions)
+            # J_Q = sum_i 1/2 (Q_i(s, a) - t)^2
+            critic_loss = 0.5 * th.stack([F.mse_loss(q, target_q_values) for q in q_values]).sum()
+            sampler_loss = self._svgd_surrogate_loss(replay_data.observations, ent_coef)
+
+            numbers = th.stack([critic_loss.detach(), sampler_loss.detach(), q_values[0].detach().mean()]).tolist()
+            check_finite_losses(
+                {"critic_loss": numbers[0], "sampler_loss": numbers[1]},
+                n_updates=self._n_updates + gradient_step,
+                num_timesteps=self.num_timesteps,
+            )
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            self.actor.optimizer.zero_grad()
+            sampler_loss.backward()
+            self.actor.optimizer.step()
+            for key, value in zip(("critic_loss", "sampler_loss", "q_values"), numbers, strict=True):
+                logs[key].append(value)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", ent_coef)
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+
+    def _uniform_actions(self, batch_size: int) -> th.Tensor:
+        """``value_n_particles`` actions per state, uniform over the squashed box [-1, 1]^D."""
+        action_dim = get_action_dim(self.action_space)
+        return 2.0 * th.rand(batch_size, self.value_n_particles, action_dim, device=self.device) - 1.0
+
+    @staticmethod
+    def _min_q_of_particles(critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """:math:`\\min_i Q_i(s, a_k)` for K actions per state: actions (B, K, D) -> (B, K)."""
+        batch_size, n_particles, action_dim = actions.shape
+        q_values = critic(repeat_observations(obs, n_particles), actions.reshape(batch_size * n_particles, action_dim))
+        return th.cat(q_values, dim=1).min(dim=1).values.reshape(batch_size, n_particles)
+
+    def _svgd_surrogate_loss(self, obs: PyTorchObs, ent_coef: float) -> th.Tensor:
+        """
+        Surrogate whose gradient moves the sampler's particles along the Stein direction (Haarnoja et al. 2017,
+        eq. 13): :math:`-\\sum \\langle f_\\phi(s, \\xi_i), \\mathrm{sg}[\\phi(a_i)] \\rangle`, with the target
+        :math:`\\log p(a) = Q(s,a)/\\alpha + \\sum_d \\log(1 - a_d^2)` scored at the fixed particles.
+        """
+        n_updated = round(self.svgd_n_particles * self.svgd_update_ratio)
+        actions = self.actor.sample(obs, n_particles=self.svgd_n_particles)
+        fixed = actions[:, : self.svgd_n_particles - n_updated].detach().requires_grad_(True)
+        updated = actions[:, self.svgd_n_particles - n_updated :]
+        with frozen_parameters(self.critic):
+            log_density = self._min_q_of_particles(self.critic, obs, fixed) / ent_coef
+            log_density = log_density + th.log(1.0 - fixed.pow(2) + 1e-6).sum(dim=-1)
+            (scores,) = th.autograd.grad(log_density.sum(), fixed)
+        direction = stein_direction(fixed.detach(), updated.detach(), scores.detach())
+        return -(updated * direction).sum(dim=-1).mean()
+
     def learn(
         self: SelfSoftQLearning,
         total_timesteps: int,
@@ -311,9 +486,10 @@ class SoftQLearning(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "actor", "critic", "critic_target"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        optimizers = ["actor.optimizer", "critic.optimizer"] if self.continuous else ["policy.optimizer"]
         if self.ent_coef_optimizer is not None:
-            return ["policy", "ent_coef_optimizer"], ["log_ent_coef"]
-        return ["policy"], ["ent_coef_tensor"]
+            return ["policy", *optimizers, "ent_coef_optimizer"], ["log_ent_coef"]
+        return ["policy", *optimizers], ["ent_coef_tensor"]
