@@ -5,7 +5,7 @@ import pytest
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox, SimpleMultiObsEnv
+from stable_baselines3.common.envs import IdentityEnv, SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_maxent import DivergenceError, SoftQLearning
@@ -191,11 +191,6 @@ def test_invalid_hyperparameters(kwargs, message):
         SoftQLearning("MlpPolicy", "CartPole-v1", **kwargs)
 
 
-def test_box_actions_are_refused():
-    with pytest.raises(AssertionError, match="Discrete"):
-        SoftQLearning("MlpPolicy", IdentityEnvBox())
-
-
 class NaNRewardEnv(IdentityEnv):
     def step(self, action):
         obs, _, terminated, truncated, info = super().step(action)
@@ -206,3 +201,10 @@ def test_nan_loss_stops_training():
     model = SoftQLearning("MlpPolicy", NaNRewardEnv(3), learning_starts=20, train_freq=1, policy_kwargs=SMALL)
     with pytest.raises(DivergenceError, match="loss is nan at gradient step 0"):
         model.learn(50)
+
+
+def test_unsupported_action_space_is_refused():
+    from stable_baselines3.common.envs import IdentityEnvMultiBinary
+
+    with pytest.raises(AssertionError, match="Discrete"):
+        SoftQLearning("MlpPolicy", IdentityEnvMultiBinary(3))
