@@ -56,7 +56,7 @@ class MultiGoalEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-        bound = self.observation_space.high.astype(np.float64)
+        bound = 1.5 * np.abs(self.goals).max()
         self.position = np.clip(self.position + action, -bound, bound)
         self.steps += 1
         distance = float(np.min(np.linalg.norm(self.goals - self.position, axis=1)))
