@@ -27,6 +27,16 @@ def test_bundled_config_exists_for_every_algorithm():
         assert all("n_timesteps" in entry for entry in hyperparams.values())
 
 
+@pytest.mark.parametrize(("algo", "env_id"), [("sql", "CartPole-v1"), ("sql", "MultiGoal-v0")])
+def test_train_other_algorithms(tmp_path, algo, env_id):
+    command = [sys.executable, "-m", "sb3_maxent.train", "--algo", algo, "--env", env_id, "-n", "200", "-f", str(tmp_path)]
+    command += ["--eval-freq", "-1", "--final-eval-episodes", "1", "-params", "learning_starts:50", "train_freq:1"]
+    command += ["gradient_steps:1", "policy_kwargs:dict(net_arch=[16])"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Deterministic evaluation of" in result.stdout
+
+
 def test_train_then_evaluate(tmp_path):
     command = [
         sys.executable,

@@ -5,9 +5,11 @@ from pathlib import Path
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_maxent.sacv1 import SACV1
+from sb3_maxent.sql import SoftQLearning
+from sb3_maxent.sql.multigoal import register_multigoal
 
 # rl_zoo3 name -> algorithm class
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1, "sql": SoftQLearning}
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
 
@@ -26,6 +28,7 @@ def register_algorithms() -> None:
     """Add our algorithms to ``rl_zoo3.utils.ALGOS`` (idempotent; needs the ``zoo`` extra)."""
     from rl_zoo3.utils import ALGOS
 
+    register_multigoal()
     for name, algorithm_class in ALGORITHMS.items():
         registered = ALGOS.setdefault(name, algorithm_class)
         if registered is not algorithm_class:
