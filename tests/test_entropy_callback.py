@@ -167,6 +167,10 @@ def test_refusals():
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.0, policy_kwargs=SMALL))
     with pytest.raises(ValueError, match="target_entropy"):
         EntropyTargetCallback(target_entropy="high")
+    with pytest.raises(ValueError, match="SVGD sampler"):
+        EntropyTargetCallback().init_callback(
+            SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8]})
+        )
 
 
 def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():

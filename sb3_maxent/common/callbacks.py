@@ -153,6 +153,11 @@ class EntropyTargetCallback(BaseCallback):
         has_entropy = hasattr(getattr(model, "actor", None), "action_log_prob") or hasattr(
             getattr(model, "policy", None), "boltzmann_log_probs"
         )
+        if hasattr(getattr(model, "actor", None), "sample") and not has_entropy:
+            raise ValueError(
+                "continuous SoftQLearning samples with an SVGD sampler whose log-probability (and entropy) has no "
+                "closed form: EntropyTargetCallback cannot drive its temperature; set ent_coef directly"
+            )
         if not hasattr(model, "ent_coef_tensor") or not has_entropy:
             raise ValueError(
                 "EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning (with a float ent_coef), "
