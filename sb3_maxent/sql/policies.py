@@ -52,7 +52,8 @@ class SoftQPolicy(DQNPolicy):
         q_values = self.q_net(obs)
         if deterministic or bool((self.ent_coef == 0).item()):
             return q_values.argmax(dim=1).reshape(-1)
-        return th.distributions.Categorical(logits=q_values / self.ent_coef).sample()
+        # multinomial on the softmax: the same draw as Categorical(logits=Q / alpha), without its overhead
+        return th.multinomial(th.softmax(q_values / self.ent_coef, dim=1), num_samples=1).reshape(-1)
 
 
 MlpPolicy = SoftQPolicy
