@@ -23,15 +23,24 @@ def test_registration_is_idempotent():
 def test_bundled_config_exists_for_every_algorithm():
     for name in ALGORITHMS:
         hyperparams = yaml.load(config_path(name).read_text(), Loader=yaml.UnsafeLoader)
-        assert "Pendulum-v1" in hyperparams
         assert all("n_timesteps" in entry for entry in hyperparams.values())
 
 
-@pytest.mark.parametrize(("algo", "env_id"), [("sql", "CartPole-v1"), ("sql", "MultiGoal-v0")])
-def test_train_other_algorithms(tmp_path, algo, env_id):
+OFF_POLICY_PARAMS = ["learning_starts:50", "train_freq:1", "gradient_steps:1", "policy_kwargs:dict(net_arch=[16])"]
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id", "params"),
+    [
+        ("sql", "CartPole-v1", OFF_POLICY_PARAMS),
+        ("sql", "MultiGoal-v0", OFF_POLICY_PARAMS),
+        ("soft_vi", "FrozenLake-v1", ["ent_coef:0.001"]),
+        ("soft_vi", "Taxi-v4", ["gamma:0.95"]),
+    ],
+)
+def test_train_other_algorithms(tmp_path, algo, env_id, params):
     command = [sys.executable, "-m", "sb3_maxent.train", "--algo", algo, "--env", env_id, "-n", "200", "-f", str(tmp_path)]
-    command += ["--eval-freq", "-1", "--final-eval-episodes", "1", "-params", "learning_starts:50", "train_freq:1"]
-    command += ["gradient_steps:1", "policy_kwargs:dict(net_arch=[16])"]
+    command += ["--eval-freq", "-1", "--final-eval-episodes", "1", "-params", *params]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Deterministic evaluation of" in result.stdout

@@ -7,9 +7,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_maxent.sacv1 import SACV1
 from sb3_maxent.sql import SoftQLearning
 from sb3_maxent.sql.multigoal import register_multigoal
+from sb3_maxent.tabular import SoftValueIteration
 
 # rl_zoo3 name -> algorithm class
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1, "sql": SoftQLearning}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1, "sql": SoftQLearning, "soft_vi": SoftValueIteration}
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
 
