@@ -92,3 +92,48 @@ def test_unknown_algorithm_is_refused():
     )
     assert result.returncode != 0
     assert "invalid choice: 'sacv9'" in result.stderr
+
+
+def test_enjoy_loads_what_train_saved(tmp_path):
+    train = [
+        sys.executable,
+        "-m",
+        "sb3_maxent.train",
+        "--algo",
+        "sacv1",
+        "--env",
+        "Pendulum-v1",
+        "-n",
+        "150",
+        "-f",
+        str(tmp_path),
+    ]
+    train += [
+        "--eval-freq",
+        "-1",
+        "--final-eval-episodes",
+        "0",
+        "-params",
+        "learning_starts:100",
+        "policy_kwargs:dict(net_arch=[16])",
+    ]
+    assert subprocess.run(train, capture_output=True, text=True, timeout=300, check=False).returncode == 0
+    enjoy = [sys.executable, "-m", "sb3_maxent.enjoy", "--algo", "sacv1", "--env", "Pendulum-v1", "-f", str(tmp_path)]
+    enjoy += ["--no-render", "-n", "200", "--deterministic"]
+    result = subprocess.run(enjoy, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Loading " in result.stdout and "Pendulum-v1.zip" in result.stdout
+    assert "Episode Reward:" in result.stdout  # one full 200-step episode was played
+
+
+def test_enjoy_swaps_in_a_loader_without_replay_buffer():
+    from rl_zoo3.utils import ALGOS
+
+    from sb3_maxent import SACV1
+    from sb3_maxent.enjoy import LoadWithoutReplayBuffer, replay_buffers_not_allocated
+
+    register_algorithms()
+    with replay_buffers_not_allocated():
+        assert isinstance(ALGOS["sacv1"], LoadWithoutReplayBuffer)
+        assert ALGOS["soft_vi"] is ALGORITHMS["soft_vi"]  # not off-policy: untouched
+    assert ALGOS["sacv1"] is SACV1
