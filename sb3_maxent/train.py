@@ -3,13 +3,16 @@ Train with RL Baselines3 Zoo's own training loop, our algorithms registered.
 
 ``python -m sb3_maxent.train --algo sacv1 --env Pendulum-v1`` takes every flag of
 ``python -m rl_zoo3.train``. Differences: ``-conf`` defaults to our bundled config for our algorithms,
-and after training the saved model is evaluated deterministically (``--final-eval-episodes``, 0 to skip).
+``--trial-id 0`` works (rl_zoo3 2.9 ignores trial 0), and after training the saved model is evaluated
+deterministically (``--final-eval-episodes``, 0 to skip).
 """
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +47,30 @@ def _with_default_config(argv: list[str], zoo_args: argparse.Namespace) -> list[
     if zoo_args.conf_file is None and zoo_args.algo in ALGORITHMS:
         return [*argv, "--conf-file", str(config_path(zoo_args.algo))]
     return argv
+
+
+class TrialIndex(int):
+    """A trial index that is truthy even when 0: rl_zoo3 2.9 tests ``if self.trial_id`` and so ignores trial 0."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@contextmanager
+def trial_zero_honoured() -> Iterator[None]:
+    """Within the block, ``--trial-id 0`` loads trial 0 of the study, as any other trial id does."""
+    import rl_zoo3.train
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    class TrialZeroExperimentManager(ExperimentManager):
+        def __init__(self, *args: Any, trial_id: int | None = None, **kwargs: Any):
+            super().__init__(*args, trial_id=TrialIndex(trial_id) if trial_id == 0 else trial_id, **kwargs)
+
+    rl_zoo3.train.ExperimentManager = TrialZeroExperimentManager  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        rl_zoo3.train.ExperimentManager = ExperimentManager  # type: ignore[misc]
 
 
 def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> tuple[float, float]:
@@ -96,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     original_argv = sys.argv
     sys.argv = [original_argv[0], *zoo_argv]
     try:
-        rl_zoo3.train.train()
+        with trial_zero_honoured():
+            rl_zoo3.train.train()
     finally:
         sys.argv = original_argv
 

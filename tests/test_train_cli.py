@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -137,3 +138,28 @@ def test_enjoy_swaps_in_a_loader_without_replay_buffer():
         assert isinstance(ALGOS["sacv1"], LoadWithoutReplayBuffer)
         assert ALGOS["soft_vi"] is ALGORITHMS["soft_vi"]  # not off-policy: untouched
     assert ALGOS["sacv1"] is SACV1
+
+
+def test_optimize_on_a_journal_file_then_train_trial_zero(tmp_path):
+    storage = str(tmp_path / "study.log")
+    base = [sys.executable, "-m", "sb3_maxent.train", "--algo", "soft_vi", "--env", "FrozenLake-v1", "-f", str(tmp_path)]
+    optimize = [*base, "-optimize", "--n-trials", "3", "-n", "400", "--n-evaluations", "2", "--eval-episodes", "3"]
+    optimize += ["--sampler", "random", "--pruner", "median", "--storage", storage, "--study-name", "svi", "--seed", "1"]
+    result = subprocess.run(optimize, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    import optuna
+
+    study = optuna.load_study(
+        study_name="svi", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    )
+    assert len(study.trials) == 3
+    assert all(np.isfinite(trial.value) for trial in study.trials if trial.value is not None)
+
+    train = [*base, "-n", "100", "--storage", storage, "--study-name", "svi", "--trial-id", "0", "--eval-freq", "-1"]
+    result = subprocess.run(train, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Loading from Optuna study" in result.stdout
+    (config_file,) = (tmp_path / "soft_vi").glob("FrozenLake-v1_*/FrozenLake-v1/config.yml")  # the trained run
+    saved = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(saved)["ent_coef"] == pytest.approx(study.trials[0].params["ent_coef"])

@@ -26,10 +26,18 @@ def config_path(algo: str) -> Path:
 
 
 def register_algorithms() -> None:
-    """Add our algorithms to ``rl_zoo3.utils.ALGOS`` (idempotent; needs the ``zoo`` extra)."""
+    """
+    Add our algorithms to ``rl_zoo3.utils.ALGOS`` and their Optuna samplers and converters to
+    ``rl_zoo3.hyperparams_opt`` (idempotent; needs the ``zoo`` extra).
+    """
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
     from rl_zoo3.utils import ALGOS
 
+    from sb3_maxent.zoo.samplers import CONVERTERS, SAMPLERS
+
     register_multigoal()
+    HYPERPARAMS_SAMPLER.update(SAMPLERS)
+    HYPERPARAMS_CONVERTER.update(CONVERTERS)
     for name, algorithm_class in ALGORITHMS.items():
         registered = ALGOS.setdefault(name, algorithm_class)
         if registered is not algorithm_class:
