@@ -63,8 +63,10 @@ def trial_zero_honoured() -> Iterator[None]:
     from rl_zoo3.exp_manager import ExperimentManager
 
     class TrialZeroExperimentManager(ExperimentManager):
-        def __init__(self, *args: Any, trial_id: int | None = None, **kwargs: Any):
-            super().__init__(*args, trial_id=TrialIndex(trial_id) if trial_id == 0 else trial_id, **kwargs)
+        def __init__(self, *args: Any, **kwargs: Any):
+            if kwargs.get("trial_id") == 0:
+                kwargs["trial_id"] = TrialIndex(0)
+            super().__init__(*args, **kwargs)
 
     rl_zoo3.train.ExperimentManager = TrialZeroExperimentManager  # type: ignore[misc]
     try:
