@@ -7,6 +7,7 @@ package accepts the same values, parsed once here instead of once per algorithm.
 from dataclasses import dataclass
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
 
 AUTO_PREFIX = "auto"
@@ -105,3 +106,30 @@ def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space
     if not np.isfinite(value):
         raise ValueError(f"target_entropy must be finite, got {value}")
     return value
+
+
+@dataclass
+class EntCoefState:
+    """
+    The tensors behind ``ent_coef``, under the attribute names SB3's ``SAC`` uses (and saves).
+
+    :param log_ent_coef: :math:`\\log\\alpha` when learned, else ``None``
+    :param ent_coef_optimizer: its Adam optimiser when learned, else ``None``
+    :param ent_coef_tensor: :math:`\\alpha` when fixed, else ``None``
+    """
+
+    log_ent_coef: th.Tensor | None
+    ent_coef_optimizer: th.optim.Adam | None
+    ent_coef_tensor: th.Tensor | None
+
+
+def make_ent_coef(ent_coef: str | float, device: th.device, learning_rate: float) -> EntCoefState:
+    """
+    Build the temperature's tensors: a learnable :math:`\\log\\alpha` with its optimiser (``"auto"``: SB3 and
+    softlearning optimise the log, which keeps :math:`\\alpha > 0`), or a fixed :math:`\\alpha`.
+    """
+    spec = parse_ent_coef(ent_coef)
+    if spec.learnable:
+        log_ent_coef = th.log(th.ones(1, device=device) * spec.initial_value).requires_grad_(True)
+        return EntCoefState(log_ent_coef, th.optim.Adam([log_ent_coef], lr=learning_rate), None)
+    return EntCoefState(None, None, th.tensor(spec.initial_value, device=device))

@@ -16,7 +16,7 @@ from stable_baselines3.sac.policies import Actor
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import EntCoefState, make_ent_coef, parse_ent_coef, parse_target_entropy
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
 
@@ -251,14 +251,13 @@ class SACV1(OffPolicyAlgorithm):
         self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
         self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
 
-        ent_coef_spec = parse_ent_coef(self.ent_coef)
-        if ent_coef_spec.learnable:
-            # Optimise log(alpha), as SB3 SAC and softlearning do, so that alpha stays positive
-            self.log_ent_coef = th.log(th.ones(1, device=self.device) * ent_coef_spec.initial_value).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
-        else:
-            # Same attribute as SB3 SAC: what EntropyTargetCallback-like tools drive
-            self.ent_coef_tensor = th.tensor(ent_coef_spec.initial_value, device=self.device)
+        self._set_ent_coef_state(make_ent_coef(self.ent_coef, self.device, self.lr_schedule(1)))
+
+    def _set_ent_coef_state(self, state: EntCoefState) -> None:
+        # SB3 SAC's attribute names: save/load and EntropyTargetCallback rely on them
+        self.log_ent_coef, self.ent_coef_optimizer = state.log_ent_coef, state.ent_coef_optimizer
+        if state.ent_coef_tensor is not None:
+            self.ent_coef_tensor = state.ent_coef_tensor
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor

@@ -15,7 +15,7 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import make_ent_coef, parse_ent_coef, parse_target_entropy
 from sb3_maxent.common.soft_bellman import soft_value_torch
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sacv1.sacv1 import frozen_parameters
@@ -260,13 +260,11 @@ class SoftQLearning(OffPolicyAlgorithm):
         self.batch_norm_stats = get_parameters_by_name(online, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(target, ["running_"])
         self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
-        spec = parse_ent_coef(self.ent_coef)
-        if spec.learnable:
-            self.log_ent_coef = th.log(th.ones(1, device=self.device) * spec.initial_value).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
-        else:
-            self.ent_coef_tensor = th.tensor(spec.initial_value, device=self.device)
-        if self.continuous and spec.initial_value <= 0.0:
+        state = make_ent_coef(self.ent_coef, self.device, self.lr_schedule(1))
+        self.log_ent_coef, self.ent_coef_optimizer = state.log_ent_coef, state.ent_coef_optimizer
+        if state.ent_coef_tensor is not None:
+            self.ent_coef_tensor = state.ent_coef_tensor
+        if self.continuous and float(self.current_ent_coef().item()) <= 0.0:
             raise ValueError("continuous SoftQLearning needs ent_coef > 0 (the soft value divides by it)")
         self._sync_policy_temperature()
         if self.n_envs > 1 and self.n_envs > self.target_update_interval:
