@@ -1,0 +1,282 @@
+"""
+Side-by-side learning benchmarks: our algorithms against SB3's, same environment, same run, several seeds.
+
+    python benchmarks/compare.py --env CartPole-v1 --variants sql dqn --steps 50000 --seeds 5
+    python benchmarks/compare.py --env Pendulum-v1 --variants sacv1_callback sacv1_alpha0.1 sac --seeds 5
+
+Variants (hyperparameters from the bundled rl-zoo configs, so that every variant of one algorithm family
+shares them):
+
+- ``sacv1``, ``sac``: the ``zoo_configs/sacv1.yml`` entry (SB3's SAC receives exactly the same arguments);
+- ``sacv1_alpha<x>``: the same with a fixed ``ent_coef=x``;
+- ``sacv1_callback``, ``sac_callback``: the same with ``ent_coef=1.0`` driven by ``EntropyTargetCallback``
+  (target ``-dim(A)``, learning rate of the config);
+- ``sql``: the ``zoo_configs/sql.yml`` entry; ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
+
+Runs are interleaved over ``--workers`` processes with one torch thread each; finished runs are stored in
+``benchmarks/results/raw/`` and skipped when the command is run again. Writes
+``benchmarks/results/<env>_<variants>.md`` (final return median and IQR, steps/s, ratio to the reference
+variant, the last one listed) and a PNG of the learning curves, plus one of the temperature and entropy
+traces when a variant has them.
+"""
+
+import argparse
+import json
+import multiprocessing
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class RunResult:
+    algo: str
+    env: str
+    seed: int
+    steps: int
+    eval_timesteps: list[int]
+    eval_returns: list[float]
+    train_seconds: float
+    ent_coefs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.train_seconds
+
+    @property
+    def final_return(self) -> float:
+        return self.eval_returns[-1]
+
+
+def zoo_entry(config_file: Path, env_id: str) -> dict[str, Any]:
+    configs = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    entry = dict(configs.get(env_id, configs.get("default", {})))
+    entry.pop("n_timesteps", None)
+    if isinstance(entry.get("policy_kwargs"), str):
+        entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo stores them as Python source
+    return entry
+
+
+def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
+    """:return: algorithm class, keyword arguments and an optional callback for a variant name."""
+    from stable_baselines3 import DQN, SAC
+
+    from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
+    from sb3_maxent.zoo import config_path
+
+    if name == "dqn":
+        import rl_zoo3
+
+        return DQN, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id), None
+    if name == "sql":
+        return SoftQLearning, zoo_entry(config_path("sql"), env_id), None
+    family, _, variant = name.partition("_")
+    algo_class = {"sacv1": SACV1, "sac": SAC}[family]
+    kwargs = zoo_entry(config_path("sacv1"), env_id)
+    if variant.startswith("alpha"):
+        kwargs["ent_coef"] = float(variant.removeprefix("alpha"))
+        return algo_class, kwargs, None
+    if variant == "callback":
+        kwargs["ent_coef"] = 1.0
+        learning_rate = kwargs.get("learning_rate", 3e-4)
+        return algo_class, kwargs, EntropyTargetCallback(target_entropy="auto", learning_rate=float(learning_rate))
+    if variant:
+        raise ValueError(f"unknown variant {name!r}")
+    return algo_class, kwargs, None
+
+
+def temperature_and_entropy(model: Any) -> tuple[float, float] | None:
+    """The current alpha and the policy's entropy on a replay batch (SAC-like models only)."""
+    import torch as th
+
+    if not hasattr(model, "actor") or not hasattr(model.actor, "action_log_prob") or model.replay_buffer.size() == 0:
+        return None
+    log_alpha = getattr(model, "log_ent_coef", None)
+    alpha = float(log_alpha.exp().item()) if log_alpha is not None else float(model.ent_coef_tensor.item())
+    observations = model.replay_buffer.sample(256).observations
+    with th.no_grad():
+        _, log_prob = model.actor.action_log_prob(observations)
+    return alpha, float(-log_prob.mean().item())
+
+
+def run_one(job: dict[str, Any]) -> RunResult:
+    import torch as th
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_maxent.sql.multigoal import register_multigoal
+
+    th.set_num_threads(1)
+    register_multigoal()
+    algo_class, kwargs, extra_callback = build_variant(job["algo"], job["env"])
+    policy = kwargs.pop("policy", "MlpPolicy")
+    kwargs.update(job["overrides"])
+    env = make_vec_env(job["env"], n_envs=1, seed=job["seed"])
+    eval_env = make_vec_env(job["env"], n_envs=1, seed=10_000 + job["seed"])
+
+    class TimedEvaluation(BaseCallback):
+        """Evaluates every ``eval_every`` steps; evaluation time is excluded from the training time."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.timesteps: list[int] = []
+            self.returns: list[float] = []
+            self.ent_coefs: list[float] = []
+            self.entropies: list[float] = []
+            self.eval_seconds = 0.0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % job["eval_every"] == 0:
+                start = time.perf_counter()
+                mean_return, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=job["eval_episodes"])
+                self.timesteps.append(self.num_timesteps)
+                self.returns.append(float(mean_return))
+                traces = temperature_and_entropy(self.model)
+                if traces is not None:
+                    self.ent_coefs.append(traces[0])
+                    self.entropies.append(traces[1])
+                self.eval_seconds += time.perf_counter() - start
+            return True
+
+    model = algo_class(policy, env, seed=job["seed"], verbose=0, **kwargs)
+    evaluation = TimedEvaluation()
+    callbacks = [evaluation] if extra_callback is None else [extra_callback, evaluation]
+    start = time.perf_counter()
+    model.learn(job["steps"], callback=callbacks)
+    train_seconds = time.perf_counter() - start - evaluation.eval_seconds
+    result = RunResult(
+        job["algo"],
+        job["env"],
+        job["seed"],
+        job["steps"],
+        evaluation.timesteps,
+        evaluation.returns,
+        train_seconds,
+        evaluation.ent_coefs,
+        evaluation.entropies,
+    )
+    raw_path(job).write_text(json.dumps(asdict(result)))
+    speed = result.steps_per_second
+    print(f"{job['algo']} {job['env']} seed {job['seed']}: final {result.final_return:.1f}, {speed:.1f} steps/s")
+    return result
+
+
+def raw_path(job: dict[str, Any]) -> Path:
+    return RESULTS / "raw" / f"{job['env']}_{job['algo']}_seed{job['seed']}_{job['steps']}.json"
+
+
+def load_result(path: Path) -> RunResult:
+    return RunResult(**json.loads(path.read_text()))
+
+
+def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], note: str) -> str:
+    reference = list(results)[-1]
+    reference_speed = {r.seed: r.steps_per_second for r in results[reference]}
+    lines = [
+        f"### {env_id}: {', '.join(v.upper() for v in results)} (same run)",
+        "",
+        note,
+        "",
+        f"| variant | seeds | final return: median [IQR] | steps/s: median | steps/s ratio to {reference.upper()} "
+        "(paired seeds) |",
+        "|---|---|---|---|---|",
+    ]
+    for algo, runs in results.items():
+        finals = np.array([r.final_return for r in runs])
+        speeds = np.array([r.steps_per_second for r in runs])
+        paired = [r.steps_per_second / reference_speed[r.seed] for r in runs if r.seed in reference_speed]
+        low, high = np.percentile(finals, [25, 75])
+        final_cell = f"{np.median(finals):.1f} [{low:.1f}, {high:.1f}]"
+        ratio = f"{np.median(paired):.2f}" if paired else "n/a"
+        lines.append(f"| {algo.upper()} | {len(runs)} | {final_cell} | {np.median(speeds):.1f} | {ratio} |")
+    table = "\n".join(lines) + "\n"
+    (RESULTS / f"{name}.md").write_text(table)
+    return table
+
+
+def plot(name: str, env_id: str, results: dict[str, list[RunResult]], steps: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def band(axis, runs, attribute, label):
+        values = np.array([getattr(r, attribute) for r in runs])
+        timesteps = np.array(runs[0].eval_timesteps[: values.shape[1]])
+        axis.plot(timesteps, np.median(values, axis=0), label=label)
+        low, high = np.percentile(values, [25, 75], axis=0)
+        axis.fill_between(timesteps, low, high, alpha=0.25)
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for algo, runs in results.items():
+        band(axis, runs, "eval_returns", f"{algo.upper()} (median, {len(runs)} seeds)")
+    axis.set(xlabel="environment steps", ylabel="evaluation return", title=f"{env_id} ({steps} steps)")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(RESULTS / f"{name}.png", dpi=120)
+
+    traced = {algo: runs for algo, runs in results.items() if all(r.ent_coefs for r in runs)}
+    if traced:
+        figure, (alpha_axis, entropy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+        for algo, runs in traced.items():
+            band(alpha_axis, runs, "ent_coefs", algo.upper())
+            band(entropy_axis, runs, "entropies", algo.upper())
+        alpha_axis.set(xlabel="environment steps", ylabel="alpha (ent_coef)", yscale="log", title="temperature")
+        entropy_axis.set(xlabel="environment steps", ylabel="-E[log pi] on replay states", title="policy entropy")
+        for axis in (alpha_axis, entropy_axis):
+            axis.legend()
+            axis.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(RESULTS / f"{name}_traces.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="Pendulum-v1")
+    parser.add_argument("--variants", nargs="+", default=["sacv1", "sac"])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=2_000)
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--learning-starts", type=int, default=None, help="override the configs (short budgets)")
+    parser.add_argument("--name", default=None, help="output file name (default: <env>_<variants>)")
+    args = parser.parse_args()
+
+    for variant in args.variants:
+        build_variant(variant, args.env)  # unknown names fail before any run
+    overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
+    jobs = [
+        dict(algo=algo, env=args.env, seed=seed, steps=args.steps, eval_every=args.eval_every,
+             eval_episodes=args.eval_episodes, overrides=overrides)
+        for seed in range(args.seeds)
+        for algo in args.variants
+    ]  # fmt: skip
+    (RESULTS / "raw").mkdir(parents=True, exist_ok=True)
+    pending = [job for job in jobs if not raw_path(job).exists()]
+    if pending:
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            pool.map(run_one, pending, chunksize=1)
+
+    results = {algo: [load_result(raw_path(job)) for job in jobs if job["algo"] == algo] for algo in args.variants}
+    name = args.name or f"{args.env}_{'_'.join(args.variants)}"
+    budget = f"{args.steps} steps, {args.seeds} seeds, {args.workers} runs in parallel with one torch thread each"
+    note = (
+        f"Budget: {budget}; evaluation every {args.eval_every} steps, {args.eval_episodes} episodes (deterministic "
+        f"policy); final return = the last evaluation.{' Overrides: ' + str(overrides) if overrides else ''}"
+    )
+    print(write_table(name, args.env, results, note))
+    plot(name, args.env, results, args.steps)
+
+
+if __name__ == "__main__":
+    main()
