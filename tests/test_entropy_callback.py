@@ -8,7 +8,8 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
-from sb3_maxent.common.callbacks import dual_ent_coef_loss, exponential_target_schedule, linear_target_schedule
+from sb3_maxent.common.callbacks import exponential_target_schedule, linear_target_schedule
+from sb3_maxent.common.ent_coef import dual_ent_coef_loss
 
 SMALL = {"net_arch": [16]}
 

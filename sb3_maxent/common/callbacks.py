@@ -21,25 +21,9 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_maxent.common.ent_coef import default_target_entropy
+from sb3_maxent.common.ent_coef import default_target_entropy, dual_ent_coef_loss
 
 TargetEntropy = float | str | Callable[[float], float]
-
-
-def dual_ent_coef_loss(log_ent_coef: th.Tensor, entropy: th.Tensor, target_entropy: float) -> th.Tensor:
-    """
-    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
-    = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H})`.
-
-    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}`: a gradient step raises
-    :math:`\\alpha` when the entropy is below the target.
-
-    :param log_ent_coef: :math:`\\log\\alpha`, shape (1,), requires grad
-    :param entropy: per-state entropy estimates, shape (batch_size,): :math:`-\\log\\pi(a|s)` of a sampled action
-        (continuous), or the exact :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` (discrete)
-    :param target_entropy: :math:`\\bar{\\mathcal H}`
-    """
-    return (log_ent_coef * (entropy.detach() - target_entropy)).mean()
 
 
 def linear_target_schedule(start: float, end: float) -> Callable[[float], float]:

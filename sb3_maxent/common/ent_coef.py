@@ -133,3 +133,19 @@ def make_ent_coef(ent_coef: str | float, device: th.device, learning_rate: float
         log_ent_coef = th.log(th.ones(1, device=device) * spec.initial_value).requires_grad_(True)
         return EntCoefState(log_ent_coef, th.optim.Adam([log_ent_coef], lr=learning_rate), None)
     return EntCoefState(None, None, th.tensor(spec.initial_value, device=device))
+
+
+def dual_ent_coef_loss(log_ent_coef: th.Tensor, entropy: th.Tensor, target_entropy: float) -> th.Tensor:
+    """
+    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
+    = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H})`.
+
+    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}`: a gradient step raises
+    :math:`\\alpha` when the entropy is below the target.
+
+    :param log_ent_coef: :math:`\\log\\alpha`, shape (1,), requires grad
+    :param entropy: per-state entropy estimates, shape (batch_size,): :math:`-\\log\\pi(a|s)` of a sampled action
+        (continuous), or the exact :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` (discrete)
+    :param target_entropy: :math:`\\bar{\\mathcal H}`
+    """
+    return (log_ent_coef * (entropy.detach() - target_entropy)).mean()

@@ -16,7 +16,13 @@ from stable_baselines3.sac.policies import Actor
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import EntCoefState, make_ent_coef, parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import (
+    EntCoefState,
+    dual_ent_coef_loss,
+    make_ent_coef,
+    parse_ent_coef,
+    parse_target_entropy,
+)
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
 
@@ -273,8 +279,8 @@ class SACV1(OffPolicyAlgorithm):
         if self.ent_coef_optimizer is None or self.log_ent_coef is None:
             return self.ent_coef_tensor, None
         assert isinstance(self.target_entropy, float)
-        # alpha is detached: the other losses must not move it (softlearning issue #60)
-        ent_coef_loss = -(self.log_ent_coef * (log_prob_pi + self.target_entropy).detach()).mean()
+        # alpha is detached for the other losses: they must not move it (softlearning issue #60)
+        ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, -log_prob_pi, self.target_entropy)
         return th.exp(self.log_ent_coef.detach()), ent_coef_loss
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:

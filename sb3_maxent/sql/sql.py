@@ -15,7 +15,7 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import make_ent_coef, parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import dual_ent_coef_loss, make_ent_coef, parse_ent_coef, parse_target_entropy
 from sb3_maxent.common.soft_bellman import soft_value_torch
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sacv1.sacv1 import frozen_parameters
@@ -344,7 +344,7 @@ class SoftQLearning(OffPolicyAlgorithm):
             if self.log_ent_coef is not None:
                 assert isinstance(self.target_entropy, float)
                 # J(log alpha) = log alpha * (H - H_target): alpha grows while the entropy is below target
-                ent_coef_loss = (self.log_ent_coef * (entropy - self.target_entropy)).mean()
+                ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, entropy, self.target_entropy)
 
             stats = {
                 "loss": loss.detach(),
