@@ -1,0 +1,46 @@
+"""Every entry of the bundled rl-zoo configs builds its model and takes a training step."""
+
+import gymnasium as gym
+import pytest
+import yaml
+
+from sb3_maxent.zoo import ALGORITHMS, config_path, register_algorithms
+
+rl_zoo3 = pytest.importorskip("rl_zoo3")
+
+
+def config_entries():
+    for algo in ALGORITHMS:
+        for env_id, entry in yaml.load(config_path(algo).read_text(), Loader=yaml.UnsafeLoader).items():
+            if env_id != "default":
+                yield pytest.param(algo, env_id, dict(entry), id=f"{algo}-{env_id}")
+
+
+def hyperparameters(entry: dict) -> dict:
+    """The keyword arguments rl_zoo3 would pass: schedules and policy_kwargs decoded, budget removed."""
+    from rl_zoo3.utils import linear_schedule
+
+    kwargs = {key: value for key, value in entry.items() if key != "n_timesteps"}
+    if isinstance(kwargs.get("policy_kwargs"), str):
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])
+    if isinstance(kwargs.get("learning_rate"), str) and kwargs["learning_rate"].startswith("lin_"):
+        kwargs["learning_rate"] = linear_schedule(float(kwargs["learning_rate"].removeprefix("lin_")))
+    return kwargs
+
+
+@pytest.mark.parametrize(("algo", "env_id", "entry"), list(config_entries()))
+def test_config_entry_builds_and_trains(algo, env_id, entry):
+    register_algorithms()
+    assert "n_timesteps" in entry and "policy" in entry
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ImportError, ModuleNotFoundError) as error:
+        pytest.skip(f"{env_id} is not installed here ({type(error).__name__}: {error})")
+    kwargs = hyperparameters(entry)
+    if algo != "soft_vi":
+        # one quick update instead of the configured warm-up
+        kwargs.update(learning_starts=1, buffer_size=100, batch_size=min(kwargs.get("batch_size", 256), 8))
+        kwargs.update(train_freq=1, gradient_steps=1)
+    model = ALGORITHMS[algo](env=env, **kwargs)
+    model.learn(4)
+    assert model.num_timesteps >= 4
