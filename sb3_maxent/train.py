@@ -3,13 +3,16 @@ Train with RL Baselines3 Zoo's own training loop, our algorithms registered.
 
 ``python -m sb3_maxent.train --algo sacv1 --env Pendulum-v1`` takes every flag of
 ``python -m rl_zoo3.train``. Differences: ``-conf`` defaults to our bundled config for our algorithms,
-``--trial-id 0`` works (rl_zoo3 2.9 ignores trial 0), and after training the saved model is evaluated
-deterministically (``--final-eval-episodes``, 0 to skip).
+``--trial-id 0`` works (rl_zoo3 2.9 ignores trial 0), ``-optimize`` without ``--storage`` keeps its study in a
+journal file under the log folder (``<log folder>/<algo>/optuna/<env>.log``, study ``<algo>_<env>``, so that a crashed
+tuning run resumes with the same command and ``optuna-dashboard`` can read it), and after training the saved model
+is evaluated deterministically (``--final-eval-episodes``, 0 to skip).
 """
 
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +42,10 @@ def _peek_zoo_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
     parser.add_argument("--seed", type=int, default=-1)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--storage", default=None)
+    parser.add_argument("--study-name", default=None)
+    parser.add_argument("-n", "--n-timesteps", type=int, default=-1)
+    parser.add_argument("--gym-packages", nargs="+", default=[])
     parser.add_argument("-h", "--help", action="store_true")
     return parser.parse_known_args(argv)[0]
 
@@ -47,6 +54,59 @@ def _with_default_config(argv: list[str], zoo_args: argparse.Namespace) -> list[
     if zoo_args.conf_file is None and zoo_args.algo in ALGORITHMS:
         return [*argv, "--conf-file", str(config_path(zoo_args.algo))]
     return argv
+
+
+def _check_before_training(zoo_argv: list[str], zoo_args: argparse.Namespace) -> None:
+    """Fail on a config or environment our algorithm cannot use, before rl_zoo3 builds anything."""
+    import importlib
+
+    from sb3_maxent.zoo.preflight import check_config_entry, check_environment
+
+    for package in zoo_args.gym_packages:
+        importlib.import_module(package)  # as rl_zoo3 does, so that their environments are registered
+    conf_file = _peek_zoo_arguments(zoo_argv).conf_file
+    check_config_entry(zoo_args.algo, zoo_args.env, conf_file, zoo_args.n_timesteps)
+    check_environment(zoo_args.algo, zoo_args.env)
+
+
+def default_study_storage(log_folder: str, algo: str, env_id: str) -> str:
+    """The journal file that holds a tuning study when the user names no ``--storage``."""
+    return os.path.join(log_folder, algo, "optuna", f"{env_id}.log")
+
+
+def _with_default_storage(argv: list[str], zoo_args: argparse.Namespace) -> list[str]:
+    """
+    rl_zoo3 keeps a study without ``--storage`` in memory, so a crash loses every trial: store it in a journal file.
+    """
+    if not zoo_args.optimize_hyperparameters or zoo_args.storage is not None:
+        return argv
+    storage = default_study_storage(zoo_args.log_folder, zoo_args.algo, zoo_args.env)
+    argv = [*argv, "--storage", storage]
+    if zoo_args.study_name is None:
+        argv += ["--study-name", f"{zoo_args.algo}_{zoo_args.env}"]
+    print(f"Optuna study stored in {storage} (resume with the same command; view with `optuna-dashboard {storage}`)")
+    return argv
+
+
+def create_rdb_schema(storage_url: str, attempts: int = 10) -> None:
+    """
+    Create Optuna's tables in an empty database, tolerating other workers doing the same at the same moment.
+
+    Several workers started together on a fresh PostgreSQL database race to create Optuna's schema, and all but
+    one fail with a duplicate-type or duplicate-table error (seen with Optuna 5, SQLAlchemy 2.1, PostgreSQL 15).
+    Once one worker has created it, the others find it: retry after a short, growing pause.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            optuna.storages.RDBStorage(storage_url)
+            return
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class TrialIndex(int):
@@ -120,6 +180,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     own_args, zoo_argv = _split_own_arguments(sys.argv[1:] if argv is None else argv)
     zoo_args = _peek_zoo_arguments(zoo_argv)
     zoo_argv = _with_default_config(zoo_argv, zoo_args)
+    zoo_argv = _with_default_storage(zoo_argv, zoo_args)
+    if zoo_args.algo in ALGORITHMS and not zoo_args.help:
+        try:
+            _check_before_training(zoo_argv, zoo_args)
+        except ValueError as error:
+            sys.exit(f"sb3_maxent.train: error: {error}")
+    if zoo_args.optimize_hyperparameters and zoo_args.storage is not None and not zoo_args.storage.endswith(".log"):
+        create_rdb_schema(zoo_args.storage)
 
     # rl_zoo3.train.train() parses sys.argv itself
     original_argv = sys.argv

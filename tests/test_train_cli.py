@@ -126,6 +126,13 @@ def test_enjoy_loads_what_train_saved(tmp_path):
     assert "Loading " in result.stdout and "Pendulum-v1.zip" in result.stdout
     assert "Episode Reward:" in result.stdout  # one full 200-step episode was played
 
+    record = [sys.executable, "-m", "sb3_maxent.record_video", "--algo", "sacv1", "--env", "Pendulum-v1"]
+    record += ["-f", str(tmp_path), "-n", "20", "-o", str(tmp_path / "video")]
+    result = subprocess.run(record, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (video,) = (tmp_path / "video").glob("*.mp4")
+    assert video.stat().st_size > 0
+
 
 def test_enjoy_swaps_in_a_loader_without_replay_buffer():
     from rl_zoo3.utils import ALGOS
@@ -163,3 +170,43 @@ def test_optimize_on_a_journal_file_then_train_trial_zero(tmp_path):
     (config_file,) = (tmp_path / "soft_vi").glob("FrozenLake-v1_*/FrozenLake-v1/config.yml")  # the trained run
     saved = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
     assert dict(saved)["ent_coef"] == pytest.approx(study.trials[0].params["ent_coef"])
+
+
+def test_optimize_without_storage_keeps_the_study_in_a_journal_and_resumes(tmp_path):
+    import optuna
+
+    command = [sys.executable, "-m", "sb3_maxent.train", "--algo", "soft_vi", "--env", "FrozenLake-v1", "-f", str(tmp_path)]
+    command += ["-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "2"]
+    for run in range(2):  # the second run is the same command: it adds to the study instead of starting afresh
+        result = subprocess.run([*command, "--seed", str(run)], capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+    journal = tmp_path / "soft_vi" / "optuna" / "FrozenLake-v1.log"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name="soft_vi_FrozenLake-v1", storage=storage)
+    assert len(study.trials) == 4
+
+
+BAD_CONFIG = "Pendulum-v1:\n  policy: MlpPolicy\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--algo", "sacv1", "--env", "CartPole-v1"], "--algo sacv1 needs Box actions; CartPole-v1 has Discrete(2)"),
+        (["--algo", "soft_vi", "--env", "Pendulum-v1"], "has no entry for Pendulum-v1"),
+        (["--algo", "sacv1", "--env", "Pendulum-v1", "-conf", "{bad_config}"], "has no `n_timesteps`"),
+        (["--algo", "soft_vi", "--env", "MountainCar-v0", "-conf", "{mountain_car}"], "exposes no transition model"),
+        (["--algo", "soft_vi", "--env", "Pendulum-v1", "-conf", "{mountain_car}"], "needs Discrete actions"),
+    ],
+)
+def test_bad_command_lines_fail_before_training(tmp_path, capsys, arguments, message):
+    from sb3_maxent.train import main
+
+    (tmp_path / "bad.yml").write_text(BAD_CONFIG)
+    (tmp_path / "mountain_car.yml").write_text("MountainCar-v0:\n  n_timesteps: 100\ndefault:\n  n_timesteps: 100\n")
+    paths = {"bad_config": str(tmp_path / "bad.yml"), "mountain_car": str(tmp_path / "mountain_car.yml")}
+    arguments = [argument.format(**paths) for argument in arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*arguments, "-f", str(tmp_path / "logs")])
+    assert message in str(exit_info.value)
+    assert not (tmp_path / "logs").exists()  # nothing was built

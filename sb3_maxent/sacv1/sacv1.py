@@ -162,6 +162,7 @@ class SACV1(OffPolicyAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
     policy: SACV1Policy
     actor: Actor
     critic: ContinuousCritic
@@ -236,7 +237,7 @@ class SACV1(OffPolicyAlgorithm):
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
             use_sde_at_warmup=use_sde_at_warmup,
-            supported_action_spaces=(spaces.Box,),
+            supported_action_spaces=self.supported_action_spaces,
             support_multi_env=True,
         )
 

@@ -136,6 +136,7 @@ class SoftQLearning(OffPolicyAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete, spaces.Box)
     policy: SoftQPolicy | ContinuousSoftQPolicy  # type: ignore[assignment]
     q_net: QNetwork
     q_net_target: QNetwork
@@ -223,7 +224,7 @@ class SoftQLearning(OffPolicyAlgorithm):
             device=device,
             seed=seed,
             sde_support=False,
-            supported_action_spaces=(spaces.Discrete, spaces.Box),
+            supported_action_spaces=self.supported_action_spaces,
             support_multi_env=True,
         )
         self.ent_coef = ent_coef

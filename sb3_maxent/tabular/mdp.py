@@ -104,17 +104,8 @@ class TabularMDP:
         :param env: a gymnasium environment (or a vectorised one with a single sub-environment type)
         :raises ValueError: if the environment exposes no model or has non-Discrete spaces
         """
-        model, observation_space, action_space = _model_and_spaces(env)
-        if not isinstance(model, dict):
-            raise ValueError(
-                f"{_env_name(env)} exposes no transition model `env.unwrapped.P`: SoftValueIteration needs a known "
-                "MDP (toy-text environments such as FrozenLake, Taxi, CliffWalking) or explicit arrays"
-            )
-        if not isinstance(observation_space, spaces.Discrete) or not isinstance(action_space, spaces.Discrete):
-            raise ValueError(
-                f"a tabular MDP needs Discrete observation and action spaces, got {observation_space} and {action_space}"
-            )
-        return cls._from_model(model, int(observation_space.n), int(action_space.n), atol)
+        model, n_states, n_actions = known_model(env)
+        return cls._from_model(model, n_states, n_actions, atol)
 
     @classmethod
     def _from_model(cls, model: dict, n_states: int, n_actions: int, atol: float) -> "TabularMDP":
@@ -213,6 +204,27 @@ def _distinct_random_columns(rng: np.random.Generator, n_rows: int, n_states: in
         duplicated[:] = False
         duplicated[rows] = np.any(redraw[:, 1:] == redraw[:, :-1], axis=1)
     return columns
+
+
+def known_model(env: Any) -> tuple[dict, int, int]:
+    """
+    The transition model a toy-text environment exposes, checked before any conversion.
+
+    :param env: a gymnasium environment (or a vectorised one with a single sub-environment type)
+    :return: ``env.unwrapped.P``, the number of states and the number of actions
+    :raises ValueError: if the environment exposes no model or has non-Discrete spaces
+    """
+    model, observation_space, action_space = _model_and_spaces(env)
+    if not isinstance(model, dict):
+        raise ValueError(
+            f"{_env_name(env)} exposes no transition model `env.unwrapped.P`: SoftValueIteration needs a known "
+            "MDP (toy-text environments such as FrozenLake, Taxi, CliffWalking) or explicit arrays"
+        )
+    if not isinstance(observation_space, spaces.Discrete) or not isinstance(action_space, spaces.Discrete):
+        raise ValueError(
+            f"a tabular MDP needs Discrete observation and action spaces, got {observation_space} and {action_space}"
+        )
+    return model, int(observation_space.n), int(action_space.n)
 
 
 def _model_and_spaces(env: Any) -> tuple[Any, spaces.Space, spaces.Space]:

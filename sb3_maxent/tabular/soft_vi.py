@@ -62,6 +62,7 @@ class SoftValueIteration(BaseAlgorithm):
         "TabularPolicy": TabularSoftPolicy,
         "MlpPolicy": TabularSoftPolicy,
     }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
     policy: TabularSoftPolicy
 
     def __init__(
@@ -94,7 +95,7 @@ class SoftValueIteration(BaseAlgorithm):
             device=device,
             support_multi_env=True,
             seed=seed,
-            supported_action_spaces=(spaces.Discrete,),
+            supported_action_spaces=self.supported_action_spaces,
         )
         self.ent_coef = check_ent_coef(ent_coef)
         if not (tol > 0 and np.isfinite(tol)):

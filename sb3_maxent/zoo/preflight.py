@@ -1,0 +1,53 @@
+"""
+Checks of an rl_zoo3 command line for our algorithms, run before rl_zoo3 builds anything, so that a config
+or environment the algorithm cannot use fails with one clear sentence instead of a traceback mid-set-up.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import yaml
+
+from sb3_maxent.tabular.mdp import known_model
+from sb3_maxent.zoo.register import ALGORITHMS
+
+
+def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int) -> None:
+    """
+    :param conf_file: an rl-zoo YAML file (other config forms, Python files and modules, are left to rl_zoo3)
+    :param n_timesteps: the ``-n`` flag (rl_zoo3 needs ``n_timesteps`` in the entry only when ``-n`` is not given)
+    :raises ValueError: if the file has no entry for ``env_id`` (nor a ``default`` one) or the entry lacks
+        ``n_timesteps``
+    """
+    if not conf_file.endswith((".yml", ".yaml")):
+        return
+    hyperparams = yaml.load(Path(conf_file).read_text(), Loader=yaml.UnsafeLoader) or {}
+    entry_name = env_id if env_id in hyperparams else "default"
+    if entry_name not in hyperparams:
+        raise ValueError(f"{conf_file} has no entry for {env_id} (nor a `default` entry) for --algo {algo}")
+    if n_timesteps <= 0 and "n_timesteps" not in (hyperparams[entry_name] or {}):
+        raise ValueError(
+            f"entry {entry_name!r} of {conf_file} has no `n_timesteps` (rl-zoo configs need it), and no -n was given"
+        )
+
+
+def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
+    """
+    :raises ValueError: if the environment's action space is not one the algorithm supports, or, for
+        ``soft_vi``, if the environment exposes no tabular model ``P``
+    """
+    algorithm_class = ALGORITHMS[algo]
+    try:
+        env = gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error:
+        return  # unknown here (e.g. registered by --gym-packages): rl_zoo3 makes it and reports on it
+    try:
+        supported = algorithm_class.supported_action_spaces  # type: ignore[attr-defined]
+        if not isinstance(env.action_space, supported):
+            names = " or ".join(space.__name__ for space in supported)
+            raise ValueError(f"--algo {algo} needs {names} actions; {env_id} has {env.action_space}")
+        if algo == "soft_vi":
+            known_model(env)
+    finally:
+        env.close()
