@@ -197,3 +197,56 @@ def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
     # and SoftQLearning's own train() uses it too
     model.train(gradient_steps=1, batch_size=32)
     assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.ent_coef_tensor.item())
+
+
+class DiscreteBandit(gym.Env):
+    """One state, one step, four arms with fixed rewards: Q*(a) = r(a) when gamma = 0."""
+
+    rewards = np.array([1.0, 0.5, 0.0, -0.5])
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), float(self.rewards[int(action)]), True, False, {}
+
+
+def boltzmann_entropy(values: np.ndarray, alpha: float) -> float:
+    logits = values / alpha
+    log_probs = logits - np.logaddexp.reduce(logits)
+    return float(-(np.exp(log_probs) * log_probs).sum())
+
+
+def test_entropy_and_alpha_converge_on_a_discrete_bandit():
+    from scipy.optimize import brentq
+
+    target = 0.8  # between 0 (greedy) and log 4 = 1.386 (uniform)
+    # the temperature at which the soft-optimal policy exp(r / alpha) / Z has exactly the target entropy
+    alpha_star = brentq(lambda alpha: boltzmann_entropy(DiscreteBandit.rewards, alpha) - target, 1e-3, 100.0)
+    model = SoftQLearning(
+        "MlpPolicy",
+        DiscreteBandit(),
+        learning_starts=100,
+        batch_size=64,
+        learning_rate=3e-3,
+        gamma=0.0,
+        train_freq=1,
+        target_update_interval=1,
+        ent_coef=1.0,
+        policy_kwargs={"net_arch": [16]},
+        seed=0,
+    )
+    callback = EntropyTargetCallback(target_entropy=target, learning_rate=0.03)
+    model.learn(2000, callback=callback)
+    alphas = []
+    for _ in range(4):  # alpha has settled: it stays near alpha* over further updates
+        model.learn(100, callback=callback, reset_num_timesteps=False)
+        alphas.append(callback.ent_coef)
+    with th.no_grad():
+        q_values = model.q_net(th.zeros(1, 1)).numpy()[0]
+    np.testing.assert_allclose(q_values, DiscreteBandit.rewards, atol=0.05)
+    assert boltzmann_entropy(q_values, callback.ent_coef) == pytest.approx(target, abs=0.05)
+    assert np.allclose(alphas, alpha_star, rtol=0.15), (alphas, alpha_star)
