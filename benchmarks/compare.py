@@ -119,6 +119,8 @@ def run_one(job: dict[str, Any]) -> RunResult:
     algo_class, kwargs, extra_callback = build_variant(job["algo"], job["env"])
     policy = kwargs.pop("policy", "MlpPolicy")
     kwargs.update(job["overrides"])
+    if job.get("net_arch"):
+        kwargs["policy_kwargs"] = {**(kwargs.get("policy_kwargs") or {}), "net_arch": job["net_arch"]}
     env = make_vec_env(job["env"], n_envs=1, seed=job["seed"])
     eval_env = make_vec_env(job["env"], n_envs=1, seed=10_000 + job["seed"])
 
@@ -170,7 +172,8 @@ def run_one(job: dict[str, Any]) -> RunResult:
 
 
 def raw_path(job: dict[str, Any]) -> Path:
-    return RESULTS / "raw" / f"{job['env']}_{job['algo']}_seed{job['seed']}_{job['steps']}.json"
+    net = f"_net{'x'.join(map(str, job['net_arch']))}" if job.get("net_arch") else ""
+    return RESULTS / "raw" / f"{job['env']}_{job['algo']}_seed{job['seed']}_{job['steps']}{net}.json"
 
 
 def load_result(path: Path) -> RunResult:
@@ -249,6 +252,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=2_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--learning-starts", type=int, default=None, help="override the configs (short budgets)")
+    parser.add_argument("--net-arch", type=int, nargs="+", default=None, help="hidden layers of every network")
     parser.add_argument("--name", default=None, help="output file name (default: <env>_<variants>)")
     args = parser.parse_args()
 
@@ -257,7 +261,7 @@ def main() -> None:
     overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
     jobs = [
         dict(algo=algo, env=args.env, seed=seed, steps=args.steps, eval_every=args.eval_every,
-             eval_episodes=args.eval_episodes, overrides=overrides)
+             eval_episodes=args.eval_episodes, overrides=overrides, net_arch=args.net_arch)
         for seed in range(args.seeds)
         for algo in args.variants
     ]  # fmt: skip
@@ -270,6 +274,8 @@ def main() -> None:
     results = {algo: [load_result(raw_path(job)) for job in jobs if job["algo"] == algo] for algo in args.variants}
     name = args.name or f"{args.env}_{'_'.join(args.variants)}"
     budget = f"{args.steps} steps, {args.seeds} seeds, {args.workers} runs in parallel with one torch thread each"
+    if args.net_arch:
+        budget += f"; every network {args.net_arch} instead of the config's"
     note = (
         f"Budget: {budget}; evaluation every {args.eval_every} steps, {args.eval_episodes} episodes (deterministic "
         f"policy); final return = the last evaluation.{' Overrides: ' + str(overrides) if overrides else ''}"
