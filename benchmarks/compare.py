@@ -11,7 +11,8 @@ shares them):
 - ``sacv1_alpha<x>``: the same with a fixed ``ent_coef=x``;
 - ``sacv1_callback``, ``sac_callback``: the same with ``ent_coef=1.0`` driven by ``EntropyTargetCallback``
   (target ``-dim(A)``, learning rate of the config);
-- ``sql``: the ``zoo_configs/sql.yml`` entry; ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
+- ``sql``: the ``zoo_configs/sql.yml`` entry, ``sql_alpha<x>`` the same with ``ent_coef=x``;
+- ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
 
 Runs are interleaved over ``--workers`` processes with one torch thread each; finished runs are stored in
 ``benchmarks/results/raw/`` and skipped when the command is run again. Writes
@@ -75,8 +76,11 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         import rl_zoo3
 
         return DQN, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id), None
-    if name == "sql":
-        return SoftQLearning, zoo_entry(config_path("sql"), env_id), None
+    if name == "sql" or name.startswith("sql_alpha"):
+        kwargs = zoo_entry(config_path("sql"), env_id)
+        if name != "sql":
+            kwargs["ent_coef"] = float(name.removeprefix("sql_alpha"))
+        return SoftQLearning, kwargs, None
     family, _, variant = name.partition("_")
     algo_class = {"sacv1": SACV1, "sac": SAC}[family]
     kwargs = zoo_entry(config_path("sacv1"), env_id)
@@ -180,6 +184,11 @@ def load_result(path: Path) -> RunResult:
     return RunResult(**json.loads(path.read_text()))
 
 
+def median_and_iqr(values: np.ndarray) -> str:
+    low, high = np.percentile(values, [25, 75])
+    return f"{np.median(values):.1f} [{low:.1f}, {high:.1f}]"
+
+
 def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], note: str) -> str:
     reference = list(results)[-1]
     reference_speed = {r.seed: r.steps_per_second for r in results[reference]}
@@ -188,18 +197,19 @@ def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], not
         "",
         note,
         "",
-        f"| variant | seeds | final return: median [IQR] | steps/s: median | steps/s ratio to {reference.upper()} "
-        "(paired seeds) |",
-        "|---|---|---|---|---|",
+        f"| variant | seeds | final return: median [IQR] | mean of the last 3 evaluations: median [IQR] | "
+        f"steps/s: median | steps/s ratio to {reference.upper()} (paired seeds) |",
+        "|---|---|---|---|---|---|",
     ]
     for algo, runs in results.items():
         finals = np.array([r.final_return for r in runs])
+        # one evaluation is noisy on unstable tasks (CartPole): the mean of the last three is steadier
+        last_three = np.array([np.mean(r.eval_returns[-3:]) for r in runs])
         speeds = np.array([r.steps_per_second for r in runs])
         paired = [r.steps_per_second / reference_speed[r.seed] for r in runs if r.seed in reference_speed]
-        low, high = np.percentile(finals, [25, 75])
-        final_cell = f"{np.median(finals):.1f} [{low:.1f}, {high:.1f}]"
         ratio = f"{np.median(paired):.2f}" if paired else "n/a"
-        lines.append(f"| {algo.upper()} | {len(runs)} | {final_cell} | {np.median(speeds):.1f} | {ratio} |")
+        cells = f"{median_and_iqr(finals)} | {median_and_iqr(last_three)} | {np.median(speeds):.1f} | {ratio}"
+        lines.append(f"| {algo.upper()} | {len(runs)} | {cells} |")
     table = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(table)
     return table
