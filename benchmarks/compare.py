@@ -46,6 +46,7 @@ class RunResult:
     train_seconds: float
     ent_coefs: list[float] = field(default_factory=list)
     entropies: list[float] = field(default_factory=list)
+    batch: str = ""  # which invocation of this script produced the run (steps/s compare only within one)
 
     @property
     def steps_per_second(self) -> float:
@@ -168,6 +169,7 @@ def run_one(job: dict[str, Any]) -> RunResult:
         train_seconds,
         evaluation.ent_coefs,
         evaluation.entropies,
+        job.get("batch", ""),
     )
     raw_path(job).write_text(json.dumps(asdict(result)))
     speed = result.steps_per_second
@@ -184,6 +186,17 @@ def load_result(path: Path) -> RunResult:
     return RunResult(**json.loads(path.read_text()))
 
 
+def provenance(results: dict[str, list[RunResult]]) -> str:
+    """'same run', or which variants were run apart (their steps/s then come from different machine loads)."""
+    batches: dict[str, list[str]] = {}
+    for algo, runs in results.items():
+        for batch in sorted({r.batch for r in runs}):
+            batches.setdefault(batch, []).append(algo.upper())
+    if len(batches) == 1:
+        return "same run"
+    return "; ".join(f"{', '.join(algos)} run together" for algos in batches.values())
+
+
 def median_and_iqr(values: np.ndarray) -> str:
     low, high = np.percentile(values, [25, 75])
     return f"{np.median(values):.1f} [{low:.1f}, {high:.1f}]"
@@ -193,7 +206,7 @@ def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], not
     reference = list(results)[-1]
     reference_speed = {r.seed: r.steps_per_second for r in results[reference]}
     lines = [
-        f"### {env_id}: {', '.join(v.upper() for v in results)} (same run)",
+        f"### {env_id}: {', '.join(v.upper() for v in results)} ({provenance(results)})",
         "",
         note,
         "",
@@ -276,7 +289,8 @@ def main() -> None:
         for algo in args.variants
     ]  # fmt: skip
     (RESULTS / "raw").mkdir(parents=True, exist_ok=True)
-    pending = [job for job in jobs if not raw_path(job).exists()]
+    batch = time.strftime("%Y-%m-%dT%H:%M:%S")
+    pending = [{**job, "batch": batch} for job in jobs if not raw_path(job).exists()]
     if pending:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
             pool.map(run_one, pending, chunksize=1)
