@@ -13,7 +13,7 @@ python benchmarks/soft_vi_scale.py
 # SoftQLearning (issue 5)
 python benchmarks/compare.py --env CartPole-v1 --variants sql dqn --steps 50000 --seeds 5 --eval-every 5000 --eval-episodes 10 --name CartPole-v1_sql_dqn
 python benchmarks/compare.py --env CartPole-v1 --variants sql_alpha0.1 sql dqn --steps 50000 --seeds 5 --eval-every 5000 --eval-episodes 10 --name CartPole-v1_sql_alpha
-python benchmarks/compare.py --env Acrobot-v1 --variants sql dqn --steps 50000 --seeds 5 --eval-every 5000 --eval-episodes 5 --name Acrobot-v1_sql_dqn
+python benchmarks/compare.py --env LunarLander-v3 --variants sql dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 5 --name LunarLander-v3_sql_dqn
 python benchmarks/compare.py --env Pendulum-v1 --variants sql sacv1 sac --steps 20000 --seeds 5 --eval-every 2000 --eval-episodes 10 --name Pendulum-v1_sql_sacv1_sac
 python benchmarks/multigoal_plot.py
 # EntropyTargetCallback (issue 6)
