@@ -7,7 +7,7 @@ hard-coded list of its own algorithms; ours get the same treatment here.
 """
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,19 +42,29 @@ def replay_buffers_not_allocated() -> Iterator[None]:
         ALGOS.update(originals)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m sb3_maxent.enjoy``."""
-    register_algorithms()
-    import rl_zoo3.enjoy
+def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None = None) -> None:
+    """
+    Run an rl_zoo3 script that loads a trained model (``enjoy``, ``record_video``) with our algorithms
+    registered and loaded without their replay buffer.
 
+    :param argv: the script's arguments (default: this process's command line)
+    """
+    register_algorithms()
     original_argv = sys.argv
     if argv is not None:
         sys.argv = [original_argv[0], *argv]
     try:
         with replay_buffers_not_allocated():
-            rl_zoo3.enjoy.enjoy()
+            script()
     finally:
         sys.argv = original_argv
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m sb3_maxent.enjoy``."""
+    import rl_zoo3.enjoy
+
+    run_loading_script(rl_zoo3.enjoy.enjoy, argv)
 
 
 if __name__ == "__main__":

@@ -8,24 +8,14 @@ their replay buffer, as rl_zoo3 does for its own. Writing the video needs ``movi
 """
 
 import runpy
-import sys
 from collections.abc import Sequence
 
-from sb3_maxent.enjoy import replay_buffers_not_allocated
-from sb3_maxent.zoo.register import register_algorithms
+from sb3_maxent.enjoy import run_loading_script
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m sb3_maxent.record_video`` and ``sb3-maxent-record-video``."""
-    register_algorithms()
-    original_argv = sys.argv
-    if argv is not None:
-        sys.argv = [original_argv[0], *argv]
-    try:
-        with replay_buffers_not_allocated():
-            runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
-    finally:
-        sys.argv = original_argv
+    run_loading_script(lambda: runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True), argv)
 
 
 if __name__ == "__main__":
