@@ -98,15 +98,21 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
 
 
 def temperature_and_entropy(model: Any) -> tuple[float, float] | None:
-    """The current alpha and the policy's entropy on a replay batch (SAC-like models only)."""
+    """The current alpha and the policy's entropy on a replay batch (SAC-like models and discrete SQL)."""
     import torch as th
 
-    if not hasattr(model, "actor") or not hasattr(model.actor, "action_log_prob") or model.replay_buffer.size() == 0:
+    boltzmann = hasattr(model.policy, "boltzmann_log_probs")
+    gaussian = hasattr(getattr(model, "actor", None), "action_log_prob")
+    if not (boltzmann or gaussian) or getattr(model, "replay_buffer", None) is None or model.replay_buffer.size() == 0:
         return None
     log_alpha = getattr(model, "log_ent_coef", None)
     alpha = float(log_alpha.exp().item()) if log_alpha is not None else float(model.ent_coef_tensor.item())
     observations = model.replay_buffer.sample(256).observations
     with th.no_grad():
+        if boltzmann:
+            # the exact entropy of pi = softmax(Q / alpha)
+            log_probs = model.policy.boltzmann_log_probs(observations)
+            return alpha, float(-(log_probs.exp() * log_probs).sum(dim=1).mean().item())
         _, log_prob = model.actor.action_log_prob(observations)
     return alpha, float(-log_prob.mean().item())
 

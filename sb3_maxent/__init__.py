@@ -3,6 +3,7 @@
 import os
 
 from sb3_maxent.common.callbacks import EntropyTargetCallback
+from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
 from sb3_maxent.common.validation import DivergenceError
 from sb3_maxent.sacv1 import SACV1
 from sb3_maxent.sql import SoftQLearning
@@ -21,4 +22,5 @@ __all__ = [
     "SoftValueIteration",
     "TabularMDP",
     "__version__",
+    "epsilon_greedy_entropy",
 ]

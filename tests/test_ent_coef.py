@@ -2,11 +2,12 @@ import math
 
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sb3_maxent.common.ent_coef import EntCoefSpec, parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import EntCoefSpec, epsilon_greedy_entropy, parse_ent_coef, parse_target_entropy
 
 
 @given(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
@@ -46,3 +47,44 @@ def test_discrete_target_entropy_is_a_fraction_of_the_maximum():
     assert parse_target_entropy("auto", spaces.Discrete(4)) == pytest.approx(0.98 * np.log(4))
     with pytest.raises(ValueError, match="No default target entropy"):
         parse_target_entropy("auto", spaces.MultiBinary(3))
+
+
+@given(st.floats(min_value=0.0, max_value=1.0), st.integers(min_value=1, max_value=50))
+def test_epsilon_greedy_entropy_is_the_entropy_of_that_distribution(epsilon, n_actions):
+    probs = th.full((n_actions,), epsilon / n_actions, dtype=th.float64)
+    probs[0] += 1.0 - epsilon
+    expected = float(th.distributions.Categorical(probs=probs).entropy())
+    assert epsilon_greedy_entropy(epsilon, n_actions) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("n_actions", [1, 2, 4, 18])
+def test_epsilon_greedy_entropy_ends_greedy_and_uniform(n_actions):
+    assert epsilon_greedy_entropy(0.0, n_actions) == 0.0
+    assert epsilon_greedy_entropy(1.0, n_actions) == pytest.approx(math.log(n_actions))
+
+
+def test_epsilon_greedy_entropy_by_hand():
+    # 4 actions, epsilon 0.1: probabilities 0.925, 0.025, 0.025, 0.025
+    assert epsilon_greedy_entropy(0.1, 4) == pytest.approx(-(0.925 * math.log(0.925) + 3 * 0.025 * math.log(0.025)))
+
+
+@given(st.floats(min_value=0.0, max_value=0.99), st.integers(min_value=2, max_value=20))
+def test_epsilon_greedy_entropy_grows_with_epsilon(epsilon, n_actions):
+    assert epsilon_greedy_entropy(epsilon, n_actions) < epsilon_greedy_entropy(epsilon + 0.01, n_actions)
+
+
+@pytest.mark.parametrize(("epsilon", "n_actions"), [(-0.1, 2), (1.1, 2), (0.5, 0)])
+def test_epsilon_greedy_entropy_refuses_bad_input(epsilon, n_actions):
+    with pytest.raises(ValueError, match=r"epsilon|n_actions"):
+        epsilon_greedy_entropy(epsilon, n_actions)
+
+
+@pytest.mark.parametrize("target", [-0.1, math.log(3), 2.0])
+def test_discrete_target_entropy_out_of_reach_is_refused(target):
+    with pytest.raises(ValueError, match="out of reach"):
+        parse_target_entropy(target, spaces.Discrete(3))
+
+
+def test_discrete_target_entropy_in_range_is_kept():
+    assert parse_target_entropy(0.0, spaces.Discrete(3)) == 0.0
+    assert parse_target_entropy(1.0, spaces.Discrete(3)) == 1.0

@@ -44,3 +44,21 @@ def test_config_entry_builds_and_trains(algo, env_id, entry):
     model = ALGORITHMS[algo](env=env, **kwargs)
     model.learn(4)
     assert model.num_timesteps >= 4
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0", "LunarLander-v3", "Acrobot-v1"])
+def test_discrete_sql_explores_as_much_as_the_tuned_dqn(env_id):
+    """Each discrete sql.yml entry targets the entropy of rl_zoo3's DQN entry's final epsilon-greedy policy."""
+    from pathlib import Path
+
+    from sb3_maxent import epsilon_greedy_entropy
+
+    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
+    sql = yaml.load(config_path("sql").read_text(), Loader=yaml.UnsafeLoader)
+    n_actions = {"CartPole-v1": 2, "MountainCar-v0": 3, "LunarLander-v3": 4, "Acrobot-v1": 3}[env_id]
+    assert sql[env_id]["ent_coef"] == "auto"
+    expected = epsilon_greedy_entropy(dqn[env_id]["exploration_final_eps"], n_actions)
+    assert sql[env_id]["target_entropy"] == pytest.approx(expected, abs=5e-4)
+    # the rest of the entry is DQN's, without the epsilon schedule
+    shared = {key: value for key, value in dqn[env_id].items() if not key.startswith("exploration_")}
+    assert {key: sql[env_id][key] for key in shared} == shared

@@ -89,9 +89,37 @@ def default_target_entropy(action_space: spaces.Space) -> float:
     raise ValueError(f"No default target entropy for action space {action_space}")
 
 
+def epsilon_greedy_entropy(epsilon: float, n_actions: int) -> float:
+    """
+    Entropy of an epsilon-greedy policy over ``n_actions`` actions (one greedy action), in nats:
+
+    :math:`\\mathcal H = -p\\log p - (n-1)\\,\\frac{\\epsilon}{n}\\log\\frac{\\epsilon}{n}`,
+    :math:`p = 1 - \\epsilon + \\epsilon/n`.
+
+    A DQN configuration's ``exploration_final_eps`` through this function gives the ``target_entropy`` at which
+    a Boltzmann policy (``SoftQLearning`` with ``ent_coef="auto"``) explores as much as that DQN, whatever the
+    scale of the rewards: 0 at :math:`\\epsilon = 0`, :math:`\\log n` (uniform) at :math:`\\epsilon = 1`.
+
+    :param epsilon: probability of a uniformly random action, in [0, 1]
+    :param n_actions: number of actions, >= 1
+    :return: the entropy in nats
+    """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    if n_actions < 1:
+        raise ValueError(f"n_actions must be >= 1, got {n_actions}")
+    greedy = 1.0 - epsilon + epsilon / n_actions
+    other = epsilon / n_actions
+    # x log x -> 0 at x = 0
+    return float(-greedy * np.log(greedy) - (n_actions - 1) * (other * np.log(other) if other > 0 else 0.0))
+
+
 def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space) -> float:
     """
     Resolve ``target_entropy`` (``"auto"`` or a number) to a float.
+
+    With ``Discrete`` actions the entropy lies in :math:`[0, \\log|\\mathcal A|]`: a target outside
+    :math:`[0, \\log|\\mathcal A|)` cannot be met (the temperature would grow or shrink without end) and is refused.
 
     :param target_entropy: the user's value
     :param action_space: the environment's action space (for ``"auto"``)
@@ -105,6 +133,13 @@ def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space
         raise ValueError(f"target_entropy must be 'auto' or a float, got {target_entropy!r}") from None
     if not np.isfinite(value):
         raise ValueError(f"target_entropy must be finite, got {value}")
+    if isinstance(action_space, spaces.Discrete):
+        max_entropy = float(np.log(int(action_space.n)))
+        if not 0.0 <= value < max_entropy:
+            raise ValueError(
+                f"target_entropy={value} is out of reach for {int(action_space.n)} discrete actions: the entropy of a "
+                f"policy lies in [0, log {int(action_space.n)} = {max_entropy:.4f}]; pass a value in [0, {max_entropy:.4f})"
+            )
     return value
 
 

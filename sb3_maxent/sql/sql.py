@@ -116,7 +116,10 @@ class SoftQLearning(OffPolicyAlgorithm):
     :param ent_coef: temperature :math:`\\alpha \\geq 0` in reward units, ``"auto"`` or ``"auto_<init>"`` to learn it so
         that the Boltzmann policy's entropy meets ``target_entropy``
     :param target_update_interval: update the target network every ``target_update_interval`` environment steps
-    :param target_entropy: entropy target of ``ent_coef="auto"``; ``"auto"`` is :math:`0.98\\log|\\mathcal A|`
+    :param target_entropy: entropy target of ``ent_coef="auto"``, in :math:`[0, \\log|\\mathcal A|)`; ``"auto"`` is
+        :math:`0.98\\log|\\mathcal A|` (discrete SAC's near-uniform choice). A Q-learner explores better with far
+        less: ``epsilon_greedy_entropy(eps, n_actions)`` is the entropy of DQN's epsilon-greedy policy, which the
+        bundled ``zoo_configs/sql.yml`` entries use with the tuned DQN's final epsilon
     :param loss: ``"mse"`` (the paper) or ``"huber"`` (SB3's DQN)
     :param max_grad_norm: The maximum value for the gradient clipping
     :param value_n_particles: continuous actions: uniform samples :math:`M` of the importance-sampled soft value

@@ -46,29 +46,47 @@ def sample_sacv1_params(trial: optuna.Trial, n_actions: int, n_envs: int, additi
 
 def convert_sql_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Trial parameters -> SoftQLearning keyword arguments."""
-    return _convert_offpolicy(sampled_params)
+    params = dict(sampled_params)
+    mode = params.pop("ent_coef_mode", "fixed")
+    value = params.pop("ent_coef", None)
+    hyperparams = _convert_offpolicy(params)
+    hyperparams["ent_coef"] = "auto" if mode == "auto" else value
+    return hyperparams
+
+
+DISCRETE_TARGET_ENTROPY_RANGE = (0.02, 0.6)  # below log 2: reachable with any number of actions
 
 
 def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    DQN's search space (without the epsilon-greedy schedule) plus the temperature, the target update (Polyak or
-    periodic copy) and the particle counts of continuous actions.
+    DQN's search space (without the epsilon-greedy schedule) plus the temperature and the target update (Polyak
+    or periodic copy).
 
-    rl_zoo3 passes only ``n_actions`` (Discrete(2) and a 2-D Box look alike), so the particle counts are drawn
-    for every environment; discrete actions ignore them.
+    rl_zoo3 sets ``n_actions`` for ``Box`` actions only (0 for discrete ones). Discrete actions: the temperature
+    is learned towards a target entropy (log-uniform in 0.02-0.6 nats; the bundled configs use the entropy of
+    DQN's final epsilon-greedy policy) or fixed, log-uniform. Continuous actions: a fixed temperature (the SVGD
+    sampler has no tractable entropy) and the particle counts.
     """
-    sampled = {
+    sampled: dict[str, Any] = {
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.03, log=True),
         "batch_size_pow": trial.suggest_int("batch_size_pow", 5, 9),
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 3e-3, log=True),
         "train_freq": trial.suggest_categorical("train_freq", [1, 4, 8, 16]),
         "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
-        "ent_coef": trial.suggest_float("ent_coef", 1e-4, 1.0, log=True),
         "target_update_interval": trial.suggest_categorical("target_update_interval", [1, 10, 100, 1000]),
         "tau": trial.suggest_float("tau", 5e-3, 1.0, log=True),
-        "value_n_particles": trial.suggest_categorical("value_n_particles", [8, 16, 32]),
-        "svgd_n_particles": trial.suggest_categorical("svgd_n_particles", [8, 16, 32]),
     }
+    continuous = n_actions > 0
+    if continuous:
+        sampled["value_n_particles"] = trial.suggest_categorical("value_n_particles", [8, 16, 32])
+        sampled["svgd_n_particles"] = trial.suggest_categorical("svgd_n_particles", [8, 16, 32])
+        sampled["ent_coef_mode"] = "fixed"
+    else:
+        sampled["ent_coef_mode"] = trial.suggest_categorical("ent_coef_mode", ["auto", "fixed"])
+    if sampled["ent_coef_mode"] == "auto":
+        sampled["target_entropy"] = trial.suggest_float("target_entropy", *DISCRETE_TARGET_ENTROPY_RANGE, log=True)
+    else:
+        sampled["ent_coef"] = trial.suggest_float("ent_coef", 1e-4, 1.0, log=True)
     return convert_sql_params(sampled)
 
 
