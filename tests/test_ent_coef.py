@@ -7,7 +7,14 @@ from gymnasium import spaces
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sb3_maxent.common.ent_coef import EntCoefSpec, epsilon_greedy_entropy, parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import (
+    EntCoefSpec,
+    dual_ent_coef_gradient,
+    dual_ent_coef_loss,
+    epsilon_greedy_entropy,
+    parse_ent_coef,
+    parse_target_entropy,
+)
 
 
 @given(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
@@ -88,3 +95,11 @@ def test_discrete_target_entropy_out_of_reach_is_refused(target):
 def test_discrete_target_entropy_in_range_is_kept():
     assert parse_target_entropy(0.0, spaces.Discrete(3)) == 0.0
     assert parse_target_entropy(1.0, spaces.Discrete(3)) == 1.0
+
+
+@given(st.floats(min_value=-5.0, max_value=5.0), st.floats(min_value=-2.0, max_value=2.0), st.integers(1, 64))
+def test_dual_gradient_is_the_autograd_gradient_of_the_dual_loss(log_alpha, target, batch_size):
+    log_ent_coef = th.tensor([log_alpha], requires_grad=True)
+    entropy = th.rand(batch_size) * 2.0
+    dual_ent_coef_loss(log_ent_coef, entropy, target).backward()
+    assert th.allclose(dual_ent_coef_gradient(entropy, target), log_ent_coef.grad, atol=1e-6)

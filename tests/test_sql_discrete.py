@@ -10,6 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_maxent import DivergenceError, SoftQLearning
 from sb3_maxent.common.soft_bellman import soft_value_torch
+from sb3_maxent.sql.policies import gumbel_max_sample
 from sb3_maxent.sql.sql import soft_q_learning_target
 
 SMALL = {"net_arch": [16]}
@@ -208,3 +209,12 @@ def test_unsupported_action_space_is_refused():
 
     with pytest.raises(AssertionError, match="Discrete"):
         SoftQLearning("MlpPolicy", IdentityEnvMultiBinary(3))
+
+
+@pytest.mark.parametrize("logits", [[0.0, 1.0, 2.0, -1.0], [3.0, 3.0, 0.0, -5.0]])
+def test_gumbel_max_draws_follow_the_softmax(logits):
+    th.manual_seed(0)
+    rows = th.tensor([logits]).repeat(40_000, 1)
+    draws = gumbel_max_sample(rows)
+    frequencies = th.bincount(draws, minlength=4).double() / draws.numel()
+    th.testing.assert_close(frequencies, th.softmax(th.tensor(logits, dtype=th.float64), dim=0), atol=0.008, rtol=0.0)

@@ -184,3 +184,16 @@ def dual_ent_coef_loss(log_ent_coef: th.Tensor, entropy: th.Tensor, target_entro
     :param target_entropy: :math:`\\bar{\\mathcal H}`
     """
     return (log_ent_coef * (entropy.detach() - target_entropy)).mean()
+
+
+def dual_ent_coef_gradient(entropy: th.Tensor, target_entropy: float) -> th.Tensor:
+    """
+    The gradient of :func:`dual_ent_coef_loss` w.r.t. :math:`\\log\\alpha`: :math:`\\mathcal H - \\bar{\\mathcal H}`
+    averaged over the batch (the dual is linear in :math:`\\log\\alpha`), for setting ``log_ent_coef.grad``
+    without a backward pass.
+
+    :param entropy: per-state entropies, shape (batch_size,)
+    :param target_entropy: :math:`\\bar{\\mathcal H}`
+    :return: shape (1,), like ``log_ent_coef``
+    """
+    return (entropy.detach().mean() - target_entropy).reshape(1)

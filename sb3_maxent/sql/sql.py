@@ -15,7 +15,13 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import dual_ent_coef_loss, make_ent_coef, parse_ent_coef, parse_target_entropy
+from sb3_maxent.common.ent_coef import (
+    dual_ent_coef_gradient,
+    dual_ent_coef_loss,
+    make_ent_coef,
+    parse_ent_coef,
+    parse_target_entropy,
+)
 from sb3_maxent.common.soft_bellman import soft_value_torch
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sacv1.sacv1 import frozen_parameters
@@ -348,7 +354,8 @@ class SoftQLearning(OffPolicyAlgorithm):
             if self.log_ent_coef is not None:
                 assert isinstance(self.target_entropy, float)
                 # J(log alpha) = log alpha * (H - H_target): alpha grows while the entropy is below target
-                ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, entropy, self.target_entropy)
+                with th.no_grad():
+                    ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, entropy, self.target_entropy)
 
             stats = {
                 "loss": loss.detach(),
@@ -369,9 +376,10 @@ class SoftQLearning(OffPolicyAlgorithm):
             loss.backward()
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-            if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
+            if self.log_ent_coef is not None and self.ent_coef_optimizer is not None:
+                assert isinstance(self.target_entropy, float)
+                # J is linear in log alpha: its gradient is set directly, without a backward pass (a third of a step)
+                self.log_ent_coef.grad = dual_ent_coef_gradient(entropy, self.target_entropy)
                 self.ent_coef_optimizer.step()
             for key, value in numbers.items():
                 logs[key].append(value)
