@@ -18,14 +18,20 @@ def _convert_offpolicy(params: dict[str, Any]) -> dict[str, Any]:
     return convert_offpolicy_params(params)
 
 
-def convert_sacv1_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
-    """Trial parameters -> SACV1 keyword arguments."""
+def _convert_offpolicy_with_temperature(sampled_params: dict[str, Any], default_mode: str) -> dict[str, Any]:
+    """rl_zoo3's off-policy conversion, with ``ent_coef_mode`` ("auto" or "fixed") and ``ent_coef`` -> ``ent_coef``."""
     params = dict(sampled_params)
-    mode = params.pop("ent_coef_mode", "auto")
+    # studies made before a sampler drew the mode stored only ent_coef: default_mode reads them as they were
+    mode = params.pop("ent_coef_mode", default_mode)
     value = params.pop("ent_coef", None)
     hyperparams = _convert_offpolicy(params)
     hyperparams["ent_coef"] = "auto" if mode == "auto" else value
     return hyperparams
+
+
+def convert_sacv1_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """Trial parameters -> SACV1 keyword arguments."""
+    return _convert_offpolicy_with_temperature(sampled_params, default_mode="auto")
 
 
 def sample_sacv1_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -46,12 +52,7 @@ def sample_sacv1_params(trial: optuna.Trial, n_actions: int, n_envs: int, additi
 
 def convert_sql_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Trial parameters -> SoftQLearning keyword arguments."""
-    params = dict(sampled_params)
-    mode = params.pop("ent_coef_mode", "fixed")
-    value = params.pop("ent_coef", None)
-    hyperparams = _convert_offpolicy(params)
-    hyperparams["ent_coef"] = "auto" if mode == "auto" else value
-    return hyperparams
+    return _convert_offpolicy_with_temperature(sampled_params, default_mode="fixed")
 
 
 DISCRETE_TARGET_ENTROPY_RANGE = (0.02, 0.6)  # below log 2: reachable with any number of actions
