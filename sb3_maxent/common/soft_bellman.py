@@ -106,8 +106,9 @@ def soft_value_torch(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Ten
     :param ent_coef: :math:`\\alpha \\geq 0` (a float or a scalar tensor)
     :return: shape (batch_size, 1)
     """
-    alpha = ent_coef if isinstance(ent_coef, th.Tensor) else th.tensor(float(ent_coef), device=q_values.device)
-    if bool((alpha == 0).item()):
+    # a Python number: one read of a tensor alpha, then scalar arithmetic (no tensor-scalar ops per call)
+    alpha = float(ent_coef)
+    if alpha == 0.0:
         return q_values.max(dim=-1, keepdim=True).values
     # Shift by the maximum before dividing: (q - max) / alpha is 0 or negative, so no overflow for any
     # alpha > 0, even where q / alpha alone would overflow float32

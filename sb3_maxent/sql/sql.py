@@ -17,7 +17,6 @@ from torch.nn import functional as F
 
 from sb3_maxent.common.ent_coef import (
     dual_ent_coef_gradient,
-    dual_ent_coef_loss,
     make_ent_coef,
     parse_ent_coef,
     parse_target_entropy,
@@ -42,7 +41,11 @@ LossName = Literal["mse", "huber"]
 
 
 def soft_q_learning_target(
-    rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_q_values: th.Tensor, ent_coef: th.Tensor
+    rewards: th.Tensor,
+    dones: th.Tensor,
+    discounts: th.Tensor | float,
+    next_q_values: th.Tensor,
+    ent_coef: th.Tensor | float,
 ) -> th.Tensor:
     """
     Soft Q-learning target (Haarnoja et al. 2017, eq. 10 with the exact soft value of a finite action set).
@@ -332,7 +335,7 @@ class SoftQLearning(OffPolicyAlgorithm):
         for gradient_step in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-            ent_coef = self.current_ent_coef()
+            ent_coef = float(self.current_ent_coef())
 
             with th.no_grad():
                 # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
@@ -350,22 +353,17 @@ class SoftQLearning(OffPolicyAlgorithm):
 
             # Exact entropy of the Boltzmann policy pi = softmax(Q / alpha) on the batch
             entropy = self._boltzmann_entropy(all_q_values.detach(), ent_coef)
-            ent_coef_loss = None
+
+            stats = {"loss": loss.detach(), "entropy": entropy.mean(), "q_values": q_values.detach().mean()}
+            # one synchronisation for every logged number
+            numbers = dict(zip(stats, th.stack(list(stats.values())).tolist(), strict=True))
+            numbers["ent_coef"] = ent_coef
             if self.log_ent_coef is not None:
                 assert isinstance(self.target_entropy, float)
-                # J(log alpha) = log alpha * (H - H_target): alpha grows while the entropy is below target
-                with th.no_grad():
-                    ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, entropy, self.target_entropy)
-
-            stats = {
-                "loss": loss.detach(),
-                "entropy": entropy.mean(),
-                "q_values": q_values.detach().mean(),
-                "ent_coef": ent_coef,
-            }
-            if ent_coef_loss is not None:
-                stats["ent_coef_loss"] = ent_coef_loss.detach()
-            numbers = dict(zip(stats, th.stack([value.reshape(()) for value in stats.values()]).tolist(), strict=True))
+                # J(log alpha) = log alpha * (H - H_target) on the batch: alpha grows while the entropy is below target
+                # (alpha can only reach 0 by float underflow: -inf makes the divergence check name it)
+                log_ent_coef = math.log(ent_coef) if ent_coef > 0.0 else -math.inf
+                numbers["ent_coef_loss"] = log_ent_coef * (numbers["entropy"] - self.target_entropy)
             check_finite_losses(
                 {key: numbers[key] for key in ("loss", "ent_coef_loss") if key in numbers},
                 n_updates=self._n_updates + gradient_step,
@@ -391,12 +389,12 @@ class SoftQLearning(OffPolicyAlgorithm):
             self.logger.record(f"train/{key}", np.mean(values))
 
     @staticmethod
-    def _boltzmann_entropy(q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+    def _boltzmann_entropy(q_values: th.Tensor, ent_coef: float) -> th.Tensor:
         """
         :math:`\\mathcal H(\\pi(\\cdot|s))` of :math:`\\pi \\propto \\exp(Q/\\alpha)`,
         shape (batch_size,); 0 at :math:`\\alpha = 0`.
         """
-        if bool((ent_coef == 0).item()):
+        if ent_coef == 0.0:
             return th.zeros(q_values.shape[0], device=q_values.device)
         log_probs = th.log_softmax(q_values / ent_coef, dim=1)
         return -(log_probs.exp() * log_probs).sum(dim=1)
