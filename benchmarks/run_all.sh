@@ -14,6 +14,7 @@ python benchmarks/soft_vi_scale.py
 # sql: zoo_configs/sql.yml (learned temperature); sql_alpha0.01: the same with the fixed ent_coef of earlier versions
 python benchmarks/compare.py --env CartPole-v1 --variants sql sql_alpha0.01 dqn --steps 50000 --seeds 5 --eval-every 5000 --eval-episodes 10 --name CartPole-v1_sql_dqn
 python benchmarks/compare.py --env LunarLander-v3 --variants sql sql_alpha0.01 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --name LunarLander-v3_sql_dqn
+python benchmarks/throughput_sql.py
 python benchmarks/compare.py --env Pendulum-v1 --variants sql sacv1 sac --steps 20000 --seeds 5 --eval-every 2000 --eval-episodes 10 --name Pendulum-v1_sql_sacv1_sac
 python benchmarks/multigoal_plot.py
 # EntropyTargetCallback (issue 6)
