@@ -11,7 +11,8 @@ shares them):
 - ``sacv1_alpha<x>``: the same with a fixed ``ent_coef=x``;
 - ``sacv1_callback``, ``sac_callback``: the same with ``ent_coef=1.0`` driven by ``EntropyTargetCallback``
   (target ``-dim(A)``, learning rate of the config);
-- ``sql``: the ``zoo_configs/sql.yml`` entry, ``sql_alpha<x>`` the same with ``ent_coef=x``;
+- ``sql``: the ``zoo_configs/sql.yml`` entry; modifiers after it change one setting each:
+  ``sql_alpha<x>`` (``ent_coef=x``), ``sql_mse`` / ``sql_huber`` (the loss), e.g. ``sql_mse_alpha0.01``;
 - ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
 
 Runs are interleaved over ``--workers`` processes with one torch thread each; finished runs are stored in
@@ -77,10 +78,15 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         import rl_zoo3
 
         return DQN, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id), None
-    if name == "sql" or name.startswith("sql_alpha"):
+    if name == "sql" or name.startswith("sql_"):
         kwargs = zoo_entry(config_path("sql"), env_id)
-        if name != "sql":
-            kwargs["ent_coef"] = float(name.removeprefix("sql_alpha"))
+        for modifier in name.split("_")[1:]:
+            if modifier in ("mse", "huber"):
+                kwargs["loss"] = modifier
+            elif modifier.startswith("alpha"):
+                kwargs["ent_coef"] = float(modifier.removeprefix("alpha"))
+            else:
+                raise ValueError(f"unknown variant {name!r}")
         return SoftQLearning, kwargs, None
     family, _, variant = name.partition("_")
     algo_class = {"sacv1": SACV1, "sac": SAC}[family]

@@ -5,8 +5,8 @@ Training throughput of discrete SoftQLearning against SB3's DQN, apart from lear
 
 The learning benchmarks (``compare.py``) time whole runs, two at a time on a shared machine, where a run's
 speed also depends on what it learns. This one times the algorithms alone: each variant gets its bundled
-config (DQN: rl_zoo3's ``dqn.yml``; SQL: ``zoo_configs/sql.yml``, learned temperature; SQL with the fixed
-``ent_coef=0.01`` of earlier versions), a warm-up that fills the replay buffer and starts training, then a timed
+config (DQN: rl_zoo3's ``dqn.yml``; SQL: ``zoo_configs/sql.yml``, learned temperature, Huber loss; SQL with
+the paper's MSE loss), a warm-up that fills the replay buffer and starts training, then a timed
 stretch in the steady state of the run: DQN at its final epsilon (from the start, DQN's epsilon-greedy
 exploration skips the network for most steps; that phase is 12-16% of the configured runs). Variants are
 interleaved over repetitions, one torch thread. Writes ``benchmarks/results/throughput_sql.md``.
@@ -23,7 +23,7 @@ import torch as th
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import RESULTS, build_variant
 
-VARIANTS = ("sql", "sql_alpha0.01", "dqn")
+VARIANTS = ("sql", "sql_mse", "dqn")
 
 
 def steps_per_second(variant: str, env_id: str, warmup: int, steps: int, seed: int) -> float:

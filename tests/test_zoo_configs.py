@@ -57,6 +57,7 @@ def test_discrete_sql_explores_as_much_as_the_tuned_dqn(env_id):
     sql = yaml.load(config_path("sql").read_text(), Loader=yaml.UnsafeLoader)
     n_actions = {"CartPole-v1": 2, "MountainCar-v0": 3, "LunarLander-v3": 4, "Acrobot-v1": 3}[env_id]
     assert sql[env_id]["ent_coef"] == "auto"
+    assert sql[env_id]["loss"] == "huber"  # DQN's loss
     expected = epsilon_greedy_entropy(dqn[env_id]["exploration_final_eps"], n_actions)
     assert sql[env_id]["target_entropy"] == pytest.approx(expected, abs=5e-4)
     # the rest of the entry is DQN's, without the epsilon schedule
