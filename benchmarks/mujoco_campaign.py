@@ -1,0 +1,336 @@
+"""
+The MuJoCo replication campaign (issue 14): SACV1 and continuous SoftQLearning against SB3's SAC at equal
+steps, many seeds, in runs that survive interruption.
+
+    python benchmarks/mujoco_campaign.py status                 # what is done, what is running, what is left
+    python benchmarks/mujoco_campaign.py run --workers 2        # work through the queue (resumes cached runs)
+    python benchmarks/mujoco_campaign.py run --workers 16 --minutes 9   # a ten-minute slice on a bigger machine
+    python benchmarks/mujoco_campaign.py report                 # tables and PNGs from the raw JSON, nothing rerun
+
+Every run is an independent process with one torch thread. It evaluates every 10k steps (10 deterministic
+episodes on a separate environment, as rl-zoo does) and saves model, replay buffer and evaluation history to
+``benchmarks/cache/<run>/`` every 25k steps, and when it is asked to stop (SIGTERM, SIGINT or the end of
+``--minutes``) at the next 5k-step boundary; the next ``run`` resumes from there. A finished run writes its raw
+JSON to ``benchmarks/results/raw/mujoco/`` (committed) and is never rerun.
+
+Variants:
+
+- ``sacv1``: the ``zoo_configs/sacv1.yml`` entry (the paper's settings: alpha = 1/5, i.e. reward scale 5);
+- ``sac``: SB3's SAC with exactly the same arguments (so the only difference is the algorithm);
+- ``sac_zoo``: SB3's SAC with rl_zoo3's own entry (learned temperature), as an SB3 user runs it;
+- ``sql``: continuous SoftQLearning with the ``zoo_configs/sql.yml`` entry (the authors' settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RAW = HERE / "results" / "raw" / "mujoco"
+CACHE = HERE / "cache"
+RESULTS = HERE / "results"
+STOP_FILE = CACHE / "STOP"
+
+EVAL_EVERY = 10_000
+EVAL_EPISODES = 10
+CHECKPOINT_EVERY = 25_000
+CHUNK = 5_000  # learn() is called in chunks of this many steps: a stop request is honoured at a chunk's end
+
+# The queue, in the order the issue asks: experiment 1 with 3 seeds, then its other 2 seeds, then experiment 2,
+# then the SB3-user reference (rl-zoo's SAC) and Walker2d as the budget allows.
+STEPS = 200_000
+QUEUE: list[tuple[str, str, tuple[int, ...]]] = [
+    ("HalfCheetah-v5", "sacv1", (0, 1, 2)),
+    ("HalfCheetah-v5", "sac", (0, 1, 2)),
+    ("Hopper-v5", "sacv1", (0, 1, 2)),
+    ("Hopper-v5", "sac", (0, 1, 2)),
+    ("HalfCheetah-v5", "sacv1", (3, 4)),
+    ("HalfCheetah-v5", "sac", (3, 4)),
+    ("Hopper-v5", "sacv1", (3, 4)),
+    ("Hopper-v5", "sac", (3, 4)),
+    ("Swimmer-v5", "sql", (0, 1, 2)),
+    ("Swimmer-v5", "sac_zoo", (0, 1, 2)),
+    ("HalfCheetah-v5", "sql", (0, 1, 2)),
+    ("HalfCheetah-v5", "sac_zoo", (0, 1, 2)),
+    ("Hopper-v5", "sac_zoo", (0, 1, 2)),
+    ("Swimmer-v5", "sql", (3, 4)),
+    ("Swimmer-v5", "sac_zoo", (3, 4)),
+    ("Walker2d-v5", "sacv1", (0, 1, 2)),
+    ("Walker2d-v5", "sac", (0, 1, 2)),
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    env: str
+    variant: str
+    seed: int
+    steps: int = STEPS
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}_{self.variant}_seed{self.seed}_{self.steps}"
+
+    @property
+    def raw_path(self) -> Path:
+        return RAW / f"{self.name}.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return CACHE / self.name
+
+
+@dataclass
+class History:
+    """Everything a run has measured so far; the raw JSON of a finished run is this plus its provenance."""
+
+    env: str
+    variant: str
+    seed: int
+    steps: int
+    eval_timesteps: list[int] = field(default_factory=list)
+    eval_returns: list[float] = field(default_factory=list)  # mean over the episodes
+    eval_episode_returns: list[list[float]] = field(default_factory=list)
+    train_seconds: float = 0.0  # learning only: evaluation and checkpoints excluded
+    timesteps: int = 0
+    slices: int = 0  # how many processes worked on the run (1 = never interrupted)
+    machines: list[dict[str, Any]] = field(default_factory=list)
+
+
+def jobs(steps: int = STEPS) -> list[Job]:
+    return [Job(env, variant, seed, steps) for env, variant, seeds in QUEUE for seed in seeds]
+
+
+def zoo_entry(config_file: Path, env_id: str) -> dict[str, Any]:
+    import yaml
+
+    configs = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    entry = dict(configs[env_id])
+    entry.pop("n_timesteps", None)
+    if isinstance(entry.get("policy_kwargs"), str):
+        entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo stores them as Python source
+    return entry
+
+
+def sb3_zoo_env_id(env_id: str) -> str:
+    """rl_zoo3 2.9 keys its MuJoCo entries by v4; the hyperparameters are the same for v5."""
+    return env_id.replace("-v5", "-v4")
+
+
+def build_variant(variant: str, env_id: str) -> tuple[type, dict[str, Any]]:
+    from stable_baselines3 import SAC
+
+    from sb3_maxent import SACV1, SoftQLearning
+    from sb3_maxent.zoo import config_path
+
+    if variant == "sacv1":
+        return SACV1, zoo_entry(config_path("sacv1"), env_id)
+    if variant == "sac":
+        return SAC, zoo_entry(config_path("sacv1"), env_id)
+    if variant == "sac_zoo":
+        import rl_zoo3
+
+        return SAC, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "sac.yml", sb3_zoo_env_id(env_id))
+    if variant == "sql":
+        return SoftQLearning, zoo_entry(config_path("sql"), env_id)
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{package: version(package) for package in ("torch", "stable_baselines3", "sb3_maxent", "gymnasium", "mujoco")},
+    }
+
+
+class StopRequest:
+    """True once a deadline passed or ``benchmarks/cache/STOP`` exists; the run checkpoints at its chunk's end.
+
+    ``run`` creates the file when it receives SIGTERM or SIGINT, so a stop reaches runs not yet started too;
+    ``touch benchmarks/cache/STOP`` does the same by hand.
+    """
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __bool__(self) -> bool:
+        return STOP_FILE.exists() or (self.deadline is not None and time.time() > self.deadline)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def checkpoint(model: Any, history: History, cache: Path) -> None:
+    """Model, replay buffer and history; the history is written last, so it only names a complete checkpoint."""
+    cache.mkdir(parents=True, exist_ok=True)
+    model.save(cache / "model.tmp.zip")
+    model.save_replay_buffer(cache / "replay_buffer.tmp.pkl")
+    (cache / "model.tmp.zip").replace(cache / "model.zip")
+    (cache / "replay_buffer.tmp.pkl").replace(cache / "replay_buffer.pkl")
+    atomic_write_json(cache / "history.json", asdict(history))
+
+
+def evaluate(model: Any, eval_env: Any, history: History) -> None:
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    episode_returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, return_episode_rewards=True)
+    history.eval_timesteps.append(model.num_timesteps)
+    history.eval_episode_returns.append([float(r) for r in episode_returns])
+    history.eval_returns.append(float(np.mean(episode_returns)))
+
+
+def run_job(job: Job, deadline: float | None) -> str:
+    """Runs (or resumes) one job until it finishes or is asked to stop; returns a one-line account."""
+    import torch as th
+    from stable_baselines3.common.env_util import make_vec_env
+
+    stop = StopRequest(deadline)
+    if stop:
+        return f"not started {job.name}"
+    th.set_num_threads(1)
+    algo_class, kwargs = build_variant(job.variant, job.env)
+    policy = kwargs.pop("policy", "MlpPolicy")
+    env = make_vec_env(job.env, n_envs=1, seed=job.seed)
+    eval_env = make_vec_env(job.env, n_envs=1, seed=10_000 + job.seed)
+    cache = job.cache_dir
+    if (cache / "history.json").exists():
+        history = History(**json.loads((cache / "history.json").read_text()))
+        model = algo_class.load(cache / "model.zip", env=env, device="cpu")
+        model.load_replay_buffer(cache / "replay_buffer.pkl")
+        # a new process: the environment restarts its episode, seeded apart from the first slice
+        env.seed(job.seed + 1_000 * (history.slices + 1))
+        model._last_obs = None  # makes learn() reset the new environment instead of stepping it unreset
+    else:
+        history = History(job.env, job.variant, job.seed, job.steps)
+        model = algo_class(policy, env, seed=job.seed, verbose=0, device="cpu", **kwargs)
+    history.slices += 1
+    history.machines.append(machine())
+    while history.timesteps < job.steps and not stop:
+        chunk = min(CHUNK, job.steps - history.timesteps)
+        start = time.perf_counter()
+        model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
+        history.train_seconds += time.perf_counter() - start
+        history.timesteps = model.num_timesteps
+        if history.timesteps % EVAL_EVERY == 0:
+            evaluate(model, eval_env, history)
+        if history.timesteps % CHECKPOINT_EVERY == 0 and history.timesteps < job.steps:
+            checkpoint(model, history, cache)
+    if history.timesteps >= job.steps:
+        RAW.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(job.raw_path, asdict(history))
+        shutil.rmtree(cache, ignore_errors=True)
+        speed = history.timesteps / history.train_seconds
+        return f"done {job.name}: final {history.eval_returns[-1]:.1f}, {speed:.1f} steps/s"
+    if history.timesteps % CHECKPOINT_EVERY != 0:
+        checkpoint(model, history, cache)
+    return f"paused {job.name} at {history.timesteps} steps"
+
+
+def _worker(job: Job, deadline: float | None) -> str:
+    try:
+        return run_job(job, deadline)
+    except Exception as error:  # one failing run must not stop the campaign; it is reported and retried next time
+        return f"FAILED {job.name}: {type(error).__name__}: {error}"
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def state(job: Job) -> tuple[str, int]:
+    if job.raw_path.exists():
+        return "done", job.steps
+    history = job.cache_dir / "history.json"
+    if history.exists():
+        return "cached", int(json.loads(history.read_text())["timesteps"])
+    return "todo", 0
+
+
+def command_status(args: argparse.Namespace) -> None:
+    rows = [(job, *state(job)) for job in jobs(args.steps)]
+    for job, status, steps in rows:
+        print(f"{status:7s} {steps:>8d}/{job.steps}  {job.name}")
+    left = sum(job.steps - steps for job, _, steps in rows)
+    done = sum(status == "done" for _, status, _ in rows)
+    print(f"{done} of {len(rows)} runs done; {left} steps left")
+
+
+def command_run(args: argparse.Namespace) -> None:
+    deadline = time.time() + 60 * args.minutes if args.minutes else None
+    queue = [job for job in jobs(args.steps) if state(job)[0] != "done"]
+    # cached runs first: they are closest to finishing
+    queue.sort(key=lambda job: -state(job)[1])
+    if args.limit:
+        queue = queue[: args.limit]
+    context = multiprocessing.get_context("spawn")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    STOP_FILE.unlink(missing_ok=True)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        STOP_FILE.touch()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    # workers ignore the signals themselves (the STOP file tells them), so that each checkpoints cleanly
+    with context.Pool(args.workers, initializer=_ignore_signals, maxtasksperchild=1) as pool:
+        results = [pool.apply_async(_worker, (job, deadline)) for job in queue]
+        for result in results:
+            print(result.get(), flush=True)
+
+
+def command_report(args: argparse.Namespace) -> None:
+    from mujoco_report import report
+
+    report(RAW, RESULTS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("status", "run", "report"):
+        command = sub.add_parser(name)
+        command.add_argument("--steps", type=int, default=STEPS)
+        if name == "run":
+            command.add_argument("--workers", type=int, default=2)
+            command.add_argument("--minutes", type=float, default=None, help="stop (checkpointing) after this long")
+            command.add_argument("--limit", type=int, default=None, help="start at most this many runs")
+    args = parser.parse_args(argv)
+    {"status": command_status, "run": command_run, "report": command_report}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(HERE.parent), str(HERE)]
+    main()
