@@ -28,8 +28,8 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
 import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field

@@ -4,7 +4,7 @@ import os
 
 from sb3_maxent.common.callbacks import EntropyTargetCallback
 from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
-from sb3_maxent.common.validation import DivergenceError
+from sb3_maxent.common.validation import DivergenceError, EnvironmentDataError
 from sb3_maxent.sacv1 import SACV1
 from sb3_maxent.sql import SoftQLearning
 from sb3_maxent.tabular import SoftValueIteration, TabularMDP
@@ -18,6 +18,7 @@ __all__ = [
     "SACV1",
     "DivergenceError",
     "EntropyTargetCallback",
+    "EnvironmentDataError",
     "SoftQLearning",
     "SoftValueIteration",
     "TabularMDP",

@@ -18,8 +18,12 @@ from sb3_maxent.common.ent_coef import (
 
 
 @given(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
-def test_fixed_ent_coef_is_kept(value):
-    assert parse_ent_coef(value) == EntCoefSpec(learnable=False, initial_value=value)
+def test_fixed_ent_coef_is_kept_or_refused_when_float32_would_zero_it(value):
+    if 0.0 < value < float(np.finfo(np.float32).smallest_subnormal) / 2:
+        with pytest.raises(ValueError, match="float32"):
+            parse_ent_coef(value)
+    else:
+        assert parse_ent_coef(value) == EntCoefSpec(learnable=False, initial_value=value)
 
 
 @given(st.floats(min_value=1e-8, max_value=1e3, allow_nan=False))
@@ -37,7 +41,9 @@ def test_numeric_string_is_a_fixed_value():
     assert parse_ent_coef("0.3") == EntCoefSpec(learnable=False, initial_value=0.3)
 
 
-@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "auto_0", "auto_-1", "auto_x", "autox", "foo", "auto_"])
+@pytest.mark.parametrize(
+    "bad", [-0.1, float("nan"), float("inf"), "auto_0", "auto_-1", "auto_x", "autox", "foo", "auto_", 1e-300, "auto_1e-300"]
+)
 def test_bad_ent_coef_is_refused(bad):
     with pytest.raises(ValueError, match="ent_coef"):
         parse_ent_coef(bad)
@@ -50,8 +56,10 @@ def test_target_entropy_auto_is_minus_action_dim():
         parse_target_entropy("maximal", spaces.Box(-1, 1, (3,), dtype=np.float32))
 
 
-def test_discrete_target_entropy_is_a_fraction_of_the_maximum():
-    assert parse_target_entropy("auto", spaces.Discrete(4)) == pytest.approx(0.98 * np.log(4))
+def test_discrete_target_entropy_is_dqns_final_exploration():
+    # SB3 DQN's exploration_final_eps = 0.05 over 4 actions: p = 0.9625 greedy, 0.0125 each of the 3 others
+    expected = -(0.9625 * np.log(0.9625) + 3 * 0.0125 * np.log(0.0125))
+    assert parse_target_entropy("auto", spaces.Discrete(4)) == pytest.approx(expected)
     with pytest.raises(ValueError, match="No default target entropy"):
         parse_target_entropy("auto", spaces.MultiBinary(3))
 
@@ -103,3 +111,14 @@ def test_dual_gradient_is_the_autograd_gradient_of_the_dual_loss(log_alpha, targ
     entropy = th.rand(batch_size) * 2.0
     dual_ent_coef_loss(log_ent_coef, entropy, target).backward()
     assert th.allclose(dual_ent_coef_gradient(entropy, target), log_ent_coef.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1e-300, "auto_1e-300"])
+def test_ent_coef_below_float32_is_refused_not_zeroed(value):
+    with pytest.raises(ValueError, match="below float32's smallest positive number"):
+        parse_ent_coef(value)
+
+
+def test_tiny_ent_coef_that_float32_holds_is_accepted():
+    assert parse_ent_coef(1e-40).initial_value == 1e-40
+    assert parse_ent_coef(0.0).initial_value == 0.0

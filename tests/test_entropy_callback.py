@@ -180,8 +180,8 @@ def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
         "MlpPolicy", "CartPole-v1", learning_starts=10_000, ent_coef=0.01, policy_kwargs={"net_arch": [16]}, seed=0
     )
     model.learn(200)
-    # target: nearly uniform (0.98 log 2, the discrete default); with alpha = 0.01 the policy is far more peaked
-    callback = EntropyTargetCallback(target_entropy="auto", learning_rate=0.1)
+    # target: nearly uniform (0.98 log 2); with alpha = 0.01 the policy is far more peaked
+    callback = EntropyTargetCallback(target_entropy=0.98 * np.log(2), learning_rate=0.1)
     callback.init_callback(model)
     assert callback.current_target_entropy() == pytest.approx(0.98 * np.log(2))
     entropy = callback._batch_entropy()

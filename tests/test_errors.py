@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
 
 from sb3_maxent import SACV1, DivergenceError
@@ -16,7 +17,7 @@ def test_discrete_action_space_is_refused():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(tau=0.0), "tau"),
+        (dict(tau=-0.1), "tau"),
         (dict(tau=1.5), "tau"),
         (dict(gamma=-0.1), "gamma"),
         (dict(gamma=1.01), "gamma"),
@@ -26,7 +27,7 @@ def test_discrete_action_space_is_refused():
         (dict(batch_size=0), "batch_size"),
         (dict(buffer_size=0), "buffer_size"),
         (dict(learning_starts=-1), "learning_starts"),
-        (dict(gradient_steps=0), "gradient_steps"),
+        (dict(gradient_steps=-2), "gradient_steps"),
         (dict(target_update_interval=0), "target_update_interval"),
         (dict(learning_rate=-1e-3), "learning_rate"),
         (dict(learning_rate=float("nan")), "learning_rate"),
@@ -54,8 +55,10 @@ class NaNRewardEnv(IdentityEnvBox):
         return obs, (float("nan") if self.steps > 30 else reward), terminated, truncated, info
 
 
-def test_nan_loss_stops_training_with_the_loss_and_the_step():
-    model = SACV1("MlpPolicy", NaNRewardEnv(), learning_starts=40, batch_size=64, policy_kwargs=dict(net_arch=[8]))
+def test_nan_loss_on_finite_data_stops_training_with_the_loss_and_the_step():
+    model = SACV1("MlpPolicy", IdentityEnvBox(-1, 1), learning_starts=40, batch_size=64, policy_kwargs=dict(net_arch=[8]))
+    with th.no_grad():
+        next(model.value_target.parameters()).fill_(float("inf"))  # a diverged target network, on finite data
     before = [p.detach().clone() for p in model.critic.parameters()]
     with pytest.raises(DivergenceError, match=r"critic_loss is nan at gradient step 0 \(environment step 4\d\)"):
         model.learn(100)

@@ -8,7 +8,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv, SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_maxent import DivergenceError, SoftQLearning
+from sb3_maxent import DivergenceError, EnvironmentDataError, SoftQLearning
 from sb3_maxent.common.soft_bellman import soft_value_torch
 from sb3_maxent.sql.policies import gumbel_max_sample
 from sb3_maxent.sql.sql import soft_q_learning_target
@@ -76,6 +76,7 @@ def test_train_step_minimises_the_soft_bellman_error():
         "CartPole-v1",
         learning_starts=10_000,
         ent_coef=0.5,
+        loss="mse",  # the paper's loss, whose gradient the test writes out
         policy_kwargs={"net_arch": [16], "optimizer_class": th.optim.SGD},
         learning_rate=0.1,
         seed=0,
@@ -180,7 +181,7 @@ def test_same_seed_same_parameters():
     ("kwargs", "message"),
     [
         ({"ent_coef": -1.0}, "ent_coef"),
-        ({"tau": 0.0}, "tau"),
+        ({"tau": -0.5}, "tau"),
         ({"gamma": 2.0}, "gamma"),
         ({"loss": "l1"}, "loss"),
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
@@ -198,8 +199,16 @@ class NaNRewardEnv(IdentityEnv):
         return obs, float("nan"), terminated, truncated, info
 
 
-def test_nan_loss_stops_training():
+def test_nan_rewards_are_blamed_on_the_environment():
     model = SoftQLearning("MlpPolicy", NaNRewardEnv(3), learning_starts=20, train_freq=1, policy_kwargs=SMALL)
+    with pytest.raises(EnvironmentDataError, match=r"replay batch holds non-finite values \(\d+ in rewards\).*VecCheckNan"):
+        model.learn(50)
+
+
+def test_nan_loss_on_finite_data_is_divergence():
+    model = SoftQLearning("MlpPolicy", IdentityEnv(3), learning_starts=20, train_freq=1, policy_kwargs=SMALL)
+    with th.no_grad():
+        next(model.q_net_target.parameters()).fill_(float("inf"))
     with pytest.raises(DivergenceError, match="loss is nan at gradient step 0"):
         model.learn(50)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_maxent.common.ent_coef import default_target_entropy, dual_ent_coef_loss
+from sb3_maxent.common.ent_coef import dual_ent_coef_loss, parse_target_entropy
 
 TargetEntropy = float | str | Callable[[float], float]
 
@@ -106,6 +106,8 @@ class EntropyTargetCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         self._check_model()
+        # the target must be reachable by the model's policy, as the algorithms' own target_entropy must be
+        self.current_target_entropy()
         if self.log_ent_coef is None:
             initial = (
                 self.initial_ent_coef if self.initial_ent_coef is not None else float(self._algorithm.ent_coef_tensor.item())
@@ -153,12 +155,16 @@ class EntropyTargetCallback(BaseCallback):
     # the dual update ----------------------------------------------------------------------------
 
     def current_target_entropy(self) -> float:
-        """:math:`\\bar{\\mathcal H}` now (schedules read the model's ``progress_remaining``)."""
-        if callable(self.target_entropy):
-            return float(self.target_entropy(self.model._current_progress_remaining))
-        if self.target_entropy == "auto":
-            return default_target_entropy(self.model.action_space)
-        return float(self.target_entropy)
+        """
+        :math:`\\bar{\\mathcal H}` now (schedules read the model's ``progress_remaining``).
+
+        :raises ValueError: if it is not finite, or out of reach for the model's action space (a ``Discrete`` policy's
+            entropy lies in :math:`[0, \\log|\\mathcal A|]`), as the algorithms' ``target_entropy`` is checked
+        """
+        target = self.target_entropy
+        if callable(target):
+            target = float(target(self.model._current_progress_remaining))
+        return parse_target_entropy(target, self.model.action_space)
 
     @property
     def ent_coef(self) -> float:

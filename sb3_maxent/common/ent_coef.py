@@ -52,7 +52,19 @@ def parse_ent_coef(ent_coef: str | float) -> EntCoefSpec:
 def _fixed_ent_coef(value: float) -> EntCoefSpec:
     if not np.isfinite(value) or value < 0.0:
         raise ValueError(f"ent_coef must be a finite number >= 0, got {value}")
+    _check_float32_representable(value, "ent_coef")
     return EntCoefSpec(learnable=False, initial_value=value)
+
+
+def _check_float32_representable(value: float, name: str) -> None:
+    # alpha lives in float32 tensors: a positive value below float32's range would silently become 0 (no entropy
+    # bonus at all, or log(alpha) = -inf), which is not what a positive value asks for
+    if value > 0.0 and np.float32(value) == 0.0:
+        tiny = float(np.finfo(np.float32).smallest_subnormal)
+        raise ValueError(
+            f"{name}={value} is below float32's smallest positive number ({tiny:.1e}) and would become 0: "
+            "pass 0 for no entropy bonus, or a value of at least 1e-38"
+        )
 
 
 def _auto_initial_value(ent_coef: str) -> float:
@@ -65,10 +77,12 @@ def _auto_initial_value(ent_coef: str) -> float:
         init_value = float("nan")
     if not np.isfinite(init_value) or init_value <= 0.0:
         raise ValueError(f"ent_coef={ent_coef!r}: the initial value after 'auto_' must be a finite number > 0")
+    _check_float32_representable(init_value, f"ent_coef={ent_coef!r}: the initial value")
     return init_value
 
 
-DISCRETE_TARGET_ENTROPY_SCALE = 0.98
+# SB3 DQN's default exploration_final_eps: the default discrete target explores as much as DQN's defaults do
+DQN_FINAL_EPSILON = 0.05
 
 
 def default_target_entropy(action_space: spaces.Space) -> float:
@@ -76,8 +90,10 @@ def default_target_entropy(action_space: spaces.Space) -> float:
     Default entropy target :math:`\\bar{\\mathcal{H}}`.
 
     * ``Box`` actions: :math:`-\\dim(\\mathcal{A})` (Haarnoja et al. 2018b);
-    * ``Discrete`` actions: :math:`0.98 \\log|\\mathcal{A}|`, 98% of the maximum (uniform) entropy, as the
-      discrete SAC of Christodoulou (2019, arXiv 1910.07207); CleanRL's discrete SAC uses 0.89.
+    * ``Discrete`` actions: the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\\epsilon = 0.05`,
+      :func:`epsilon_greedy_entropy`), so that a Boltzmann policy with a learned temperature explores as much as
+      DQN's defaults. (The discrete SAC of Christodoulou 2019 aims at :math:`0.98\\log|\\mathcal{A}|`, nearly
+      uniform: right for an actor-critic's stochastic policy, far too random for a Q-learner that acts by it.)
 
     :param action_space: the environment's action space
     :return: the target entropy
@@ -85,7 +101,7 @@ def default_target_entropy(action_space: spaces.Space) -> float:
     if isinstance(action_space, spaces.Box):
         return -float(np.prod(action_space.shape))
     if isinstance(action_space, spaces.Discrete):
-        return DISCRETE_TARGET_ENTROPY_SCALE * float(np.log(int(action_space.n)))
+        return epsilon_greedy_entropy(DQN_FINAL_EPSILON, int(action_space.n))
     raise ValueError(f"No default target entropy for action space {action_space}")
 
 

@@ -1,11 +1,56 @@
 """Argument checks and training guards shared by the algorithms: bad input fails loudly and early."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch as th
 
 
 class DivergenceError(RuntimeError):
-    """Raised when a training loss becomes NaN or infinite, instead of training on garbage."""
+    """Raised when a training loss becomes NaN or infinite on finite data, instead of training on garbage."""
+
+
+class EnvironmentDataError(ValueError):
+    """Raised when the environment produced NaN or infinite rewards or observations (not a training problem)."""
+
+
+def _non_finite_count(value: Any) -> int:
+    if isinstance(value, Mapping):
+        return sum(_non_finite_count(item) for item in value.values())
+    if isinstance(value, th.Tensor):
+        return int((~th.isfinite(value)).sum().item()) if value.is_floating_point() else 0
+    array = np.asarray(value)
+    return int((~np.isfinite(array)).sum()) if np.issubdtype(array.dtype, np.floating) else 0
+
+
+def check_finite_environment_data(where: str, **data: Any) -> None:
+    """
+    Name the non-finite rewards or observations the environment produced.
+
+    :param where: where they were found, for the message (``"the replay batch"``, ...)
+    :param data: name -> array, tensor or dict of them (``None`` values are skipped)
+    :raises EnvironmentDataError: if any value is NaN or infinite
+    """
+    bad = {name: count for name, value in data.items() if value is not None and (count := _non_finite_count(value))}
+    if bad:
+        found = ", ".join(f"{count} in {name}" for name, count in bad.items())
+        raise EnvironmentDataError(
+            f"{where} holds non-finite values ({found}): they come from the environment, not from training. "
+            "Find the step that produced them with stable_baselines3.common.vec_env.VecCheckNan(env, raise_exception=True)."
+        )
+
+
+def check_finite_replay_batch(replay_data: Any) -> None:
+    """:func:`check_finite_environment_data` on a replay batch (observations, next observations, rewards)."""
+    check_finite_environment_data(
+        "the replay batch",
+        observations=replay_data.observations,
+        next_observations=replay_data.next_observations,
+        rewards=replay_data.rewards,
+    )
 
 
 def check_off_policy_hyperparameters(
@@ -20,12 +65,13 @@ def check_off_policy_hyperparameters(
     learning_rate: object,
 ) -> None:
     """
-    Validate the hyperparameters that SB3 itself accepts without checking.
+    Validate the hyperparameters that SB3 itself accepts without checking, accepting every value SB3 gives a
+    meaning: ``tau=0`` freezes the target network, ``gradient_steps=0`` collects experience without training.
 
     :raises ValueError: naming the first invalid argument
     """
-    if not 0.0 < tau <= 1.0:
-        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"tau must be in [0, 1] (0 freezes the target network, 1 copies it), got {tau}")
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     if batch_size < 1:
@@ -34,27 +80,82 @@ def check_off_policy_hyperparameters(
         raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
     if learning_starts < 0:
         raise ValueError(f"learning_starts must be >= 0, got {learning_starts}")
-    if gradient_steps == 0 or gradient_steps < -1:
-        raise ValueError(f"gradient_steps must be >= 1, or -1 (as many as environment steps), got {gradient_steps}")
+    if gradient_steps < -1:
+        raise ValueError(
+            f"gradient_steps must be >= 0 (0: collect without training), or -1 (as many as environment steps), "
+            f"got {gradient_steps}"
+        )
     if target_update_interval < 1:
         raise ValueError(f"target_update_interval must be >= 1, got {target_update_interval}")
     if isinstance(learning_rate, (int, float)) and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0 or a schedule, got {learning_rate}")
 
 
-def check_finite_losses(losses: Mapping[str, float], *, n_updates: int, num_timesteps: int) -> None:
+@contextmanager
+def environment_data_blamed_for_errors(where: str, **data: Any) -> Iterator[None]:
     """
-    Stop training when a loss is NaN or infinite.
+    Turn an error raised on non-finite input (torch's ``Normal(loc: nan)`` validation, ...) into an
+    :class:`EnvironmentDataError` naming the environment's data; errors on finite data pass through unchanged.
+    """
+    try:
+        yield
+    except ValueError as error:
+        try:
+            check_finite_environment_data(where, **data)
+        except EnvironmentDataError as data_error:
+            raise data_error from error
+        raise
+
+
+def check_finite_losses(losses: Mapping[str, float], *, n_updates: int, num_timesteps: int, replay_data: Any = None) -> None:
+    """
+    Stop training when a loss is NaN or infinite, saying whether the environment's data or the training is to blame.
 
     :param losses: loss name -> value of the current gradient step
     :param n_updates: index of the gradient step, for the message
     :param num_timesteps: environment steps so far, for the message
-    :raises DivergenceError: naming the loss and the step
+    :param replay_data: the batch the losses were computed on; inspected only when a loss is not finite
+    :raises EnvironmentDataError: when the batch itself holds non-finite rewards or observations
+    :raises DivergenceError: naming the loss and the step, when the batch is finite
     """
     for name, value in losses.items():
         if not math.isfinite(value):
+            if replay_data is not None:
+                check_finite_replay_batch(replay_data)
             raise DivergenceError(
                 f"{name} is {value} at gradient step {n_updates} (environment step {num_timesteps}): training "
                 "diverged. Lower the learning rate, rescale rewards or lower ent_coef; the model was not updated "
                 "with this step."
             )
+
+
+# the algorithm that owns a policy module, to tell the user which class loads a file saved by another one
+_ALGORITHM_OF_POLICY_MODULE = {
+    "stable_baselines3.sac.policies": "stable_baselines3.SAC",
+    "stable_baselines3.td3.policies": "stable_baselines3.TD3",
+    "stable_baselines3.dqn.policies": "stable_baselines3.DQN",
+    "stable_baselines3.common.policies": "stable_baselines3.PPO or A2C",
+    "stable_baselines3.ppo.policies": "stable_baselines3.PPO",
+    "stable_baselines3.a2c.policies": "stable_baselines3.A2C",
+    "sb3_contrib.tqc.policies": "sb3_contrib.TQC",
+    "sb3_contrib.crossq.policies": "sb3_contrib.CrossQ",
+    "sb3_contrib.qrdqn.policies": "sb3_contrib.QRDQN",
+    "sb3_maxent.sacv1.policies": "sb3_maxent.SACV1",
+    "sb3_maxent.sql.policies": "sb3_maxent.SoftQLearning",
+    "sb3_maxent.tabular.policies": "sb3_maxent.SoftValueIteration",
+}
+
+
+def check_policy_class(algorithm: type, policy_class: type, expected: tuple[type, ...]) -> None:
+    """
+    Refuse a policy class the algorithm cannot train, in one sentence naming the class it belongs to: this is what
+    loading a file saved by another algorithm (``SACV1.load("a_sac_model.zip")``) runs into.
+
+    :raises TypeError: if ``policy_class`` is not a subclass of one of ``expected``
+    """
+    if isinstance(policy_class, type) and issubclass(policy_class, expected):
+        return
+    name = f"{getattr(policy_class, '__module__', '?')}.{getattr(policy_class, '__qualname__', policy_class)}"
+    owner = _ALGORITHM_OF_POLICY_MODULE.get(getattr(policy_class, "__module__", ""))
+    hint = f": it belongs to {owner}, so a model saved by {owner} loads with {owner}.load()" if owner else ""
+    raise TypeError(f"{algorithm.__name__} cannot use the policy {name}{hint}")

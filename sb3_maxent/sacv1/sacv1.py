@@ -23,7 +23,12 @@ from sb3_maxent.common.ent_coef import (
     parse_ent_coef,
     parse_target_entropy,
 )
-from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.common.validation import (
+    check_finite_losses,
+    check_off_policy_hyperparameters,
+    check_policy_class,
+    environment_data_blamed_for_errors,
+)
 from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
 
 SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
@@ -124,7 +129,7 @@ class SACV1(OffPolicyAlgorithm):
     :param buffer_size: size of the replay buffer
     :param learning_starts: how many steps of the model to collect transitions for before learning starts
     :param batch_size: Minibatch size for each gradient update
-    :param tau: the soft update coefficient of the value target ("Polyak update", in (0, 1])
+    :param tau: the soft update coefficient of the value target ("Polyak update", in [0, 1]; 0 freezes it)
     :param gamma: the discount factor
     :param train_freq: Update the model every ``train_freq`` steps. Alternatively pass a tuple of frequency and unit
         like ``(5, "step")`` or ``(2, "episode")``.
@@ -251,6 +256,7 @@ class SACV1(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        check_policy_class(type(self), self.policy_class, (SACV1Policy,))
         super()._setup_model()
         self._create_aliases()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
@@ -302,7 +308,8 @@ class SACV1(OffPolicyAlgorithm):
                 self.actor.reset_noise()
 
             # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
-            actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
+            with environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations):
+                actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
             log_prob_pi = log_prob_pi.reshape(-1, 1)
             ent_coef, ent_coef_loss = self._current_ent_coef(log_prob_pi)
 
@@ -333,6 +340,7 @@ class SACV1(OffPolicyAlgorithm):
                 {key: stats[key] for key in LOSS_KEYS if key in stats},
                 n_updates=self._n_updates + gradient_step,
                 num_timesteps=self.num_timesteps,
+                replay_data=replay_data,
             )
 
             self._apply_gradients(actor_loss, critic_loss, value_loss, ent_coef_loss)
@@ -396,6 +404,13 @@ class SACV1(OffPolicyAlgorithm):
         total_loss.backward()
         for optimizer in optimizers:
             optimizer.step()
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # the actor's Gaussian refuses a NaN mean: say when the observation it was given is the cause
+        with environment_data_blamed_for_errors("the observation from the environment", observations=self._last_obs):
+            return super()._sample_action(learning_starts, action_noise, n_envs)
 
     def learn(
         self: SelfSACV1,

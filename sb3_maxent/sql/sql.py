@@ -17,12 +17,13 @@ from torch.nn import functional as F
 
 from sb3_maxent.common.ent_coef import (
     dual_ent_coef_gradient,
+    epsilon_greedy_entropy,
     make_ent_coef,
     parse_ent_coef,
     parse_target_entropy,
 )
 from sb3_maxent.common.soft_bellman import soft_value_torch
-from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters, check_policy_class
 from sb3_maxent.sacv1.sacv1 import frozen_parameters
 from sb3_maxent.sql.policies import (
     CONTINUOUS_COUNTERPART,
@@ -38,6 +39,13 @@ from sb3_maxent.sql.svgd import stein_direction
 SelfSoftQLearning = TypeVar("SelfSoftQLearning", bound="SoftQLearning")
 
 LossName = Literal["mse", "huber"]
+
+# The temperature when none is given. Discrete: learned towards the entropy of DQN's final epsilon-greedy policy,
+# starting at 0.1 in reward units; starting at 1 (SAC's "auto"), the entropy bonus of up to log|A| per step outweighs
+# unit rewards while the temperature is still high (SB3's HER BitFlipping test: 0 of 3 seeds where DQN and "auto_0.1"
+# succeed). Continuous: fixed, as the SVGD sampler has no entropy to learn it from.
+DISCRETE_DEFAULT_ENT_COEF = "auto_0.1"
+CONTINUOUS_DEFAULT_ENT_COEF = 0.01
 
 
 def soft_q_learning_target(
@@ -123,14 +131,19 @@ class SoftQLearning(OffPolicyAlgorithm):
     :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
     :param n_steps: n-step returns (SB3's ``NStepReplayBuffer``)
     :param ent_coef: temperature :math:`\\alpha \\geq 0` in reward units, ``"auto"`` or ``"auto_<init>"`` to learn it so
-        that the Boltzmann policy's entropy meets ``target_entropy``
+        that the Boltzmann policy's entropy meets ``target_entropy``. ``None`` (default): ``"auto_0.1"`` for ``Discrete``
+        actions (learned from 0.1 towards ``target_entropy``, DQN's final exploration; a fixed small alpha such as the
+        0.01 of earlier versions is practically greedy after a few hundred steps and explores less than DQN), 0.01
+        for ``Box`` actions
     :param target_update_interval: update the target network every ``target_update_interval`` environment steps
-    :param target_entropy: entropy target of ``ent_coef="auto"``, in :math:`[0, \\log|\\mathcal A|)`; ``"auto"`` is
-        :math:`0.98\\log|\\mathcal A|` (discrete SAC's near-uniform choice). A Q-learner explores better with far
-        less: ``epsilon_greedy_entropy(eps, n_actions)`` is the entropy of DQN's epsilon-greedy policy, which the
-        bundled ``zoo_configs/sql.yml`` entries use with the tuned DQN's final epsilon
-    :param loss: ``"mse"`` (the paper) or ``"huber"`` (SB3's DQN)
+    :param target_entropy: entropy target of ``ent_coef="auto"``, in :math:`[0, \\log|\\mathcal A|)`; ``"auto"`` is the
+        entropy of SB3 DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(0.05, n_actions)``. The bundled
+        ``zoo_configs/sql.yml`` entries use the same function with their tuned DQN's final epsilon
+    :param loss: ``"huber"`` (SB3's DQN; the default, ``None``) or ``"mse"`` (the paper)
     :param max_grad_norm: The maximum value for the gradient clipping
+    :param exploration_final_eps: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given,
+        ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(eps, n_actions)``
+        (so a DQN configuration carries over; DQN's epsilon schedule has no counterpart, the temperature is learned)
     :param value_n_particles: continuous actions: uniform samples :math:`M` of the importance-sampled soft value
     :param svgd_n_particles: continuous actions: particles per state of the SVGD update
     :param svgd_update_ratio: continuous actions: fraction of the particles moved by the Stein direction
@@ -172,11 +185,12 @@ class SoftQLearning(OffPolicyAlgorithm):
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
-        ent_coef: str | float = 0.01,
+        ent_coef: str | float | None = None,
         target_update_interval: int = 10_000,
         target_entropy: str | float = "auto",
-        loss: LossName = "mse",
+        loss: LossName | None = None,
         max_grad_norm: float = 10.0,
+        exploration_final_eps: float | None = None,
         value_n_particles: int = 16,
         svgd_n_particles: int = 16,
         svgd_update_ratio: float = 0.5,
@@ -198,8 +212,9 @@ class SoftQLearning(OffPolicyAlgorithm):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        parse_ent_coef(ent_coef)
-        if loss not in ("mse", "huber"):
+        if ent_coef is not None:
+            parse_ent_coef(ent_coef)
+        if loss not in ("mse", "huber", None):
             raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
         if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
@@ -244,6 +259,7 @@ class SoftQLearning(OffPolicyAlgorithm):
         self.target_update_interval = target_update_interval
         self.loss = loss
         self.max_grad_norm = max_grad_norm
+        self.exploration_final_eps = exploration_final_eps
         self.value_n_particles = value_n_particles
         self.svgd_n_particles = svgd_n_particles
         self.svgd_update_ratio = svgd_update_ratio
@@ -253,16 +269,37 @@ class SoftQLearning(OffPolicyAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
+    def _resolve_defaults(self) -> str | float:
+        """Fill in the defaults that depend on the action space (see the class docstring); returns ``ent_coef``."""
+        if self.ent_coef is None:
+            self.ent_coef = CONTINUOUS_DEFAULT_ENT_COEF if self.continuous else DISCRETE_DEFAULT_ENT_COEF
+        if self.loss is None:
+            self.loss = "huber"
+        return self.ent_coef
+
+    def _resolve_target_entropy(self) -> float:
+        """``target_entropy``, or the entropy of DQN's epsilon-greedy policy at ``exploration_final_eps``."""
+        epsilon = self.exploration_final_eps
+        if epsilon is None:
+            return parse_target_entropy(self.target_entropy, self.action_space)
+        if self.continuous:
+            raise ValueError("exploration_final_eps sets the entropy of a Boltzmann policy over discrete actions only")
+        if self.target_entropy != "auto":
+            raise ValueError("pass target_entropy or exploration_final_eps (which sets it), not both")
+        return epsilon_greedy_entropy(epsilon, int(self.action_space.n))  # type: ignore[attr-defined]
+
     @property
     def continuous(self) -> bool:
         """Whether the actions are continuous (SVGD sampler) rather than discrete (Boltzmann over Q)."""
         return isinstance(self.action_space, spaces.Box)
 
     def _setup_model(self) -> None:
+        check_policy_class(type(self), self.policy_class, (SoftQPolicy, ContinuousSoftQPolicy))
+        ent_coef = self._resolve_defaults()
         if self.continuous:
             # One alias ("MlpPolicy", ...) serves both action types
             self.policy_class = CONTINUOUS_COUNTERPART.get(self.policy_class, self.policy_class)
-            if parse_ent_coef(self.ent_coef).learnable:
+            if parse_ent_coef(ent_coef).learnable:
                 raise ValueError(
                     "ent_coef='auto' needs the policy's entropy, which the SVGD sampler of continuous SoftQLearning "
                     "does not have in closed form: use a float ent_coef (the inverse reward scale)"
@@ -272,8 +309,8 @@ class SoftQLearning(OffPolicyAlgorithm):
         online, target = (self.critic, self.critic_target) if self.continuous else (self.q_net, self.q_net_target)
         self.batch_norm_stats = get_parameters_by_name(online, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(target, ["running_"])
-        self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
-        state = make_ent_coef(self.ent_coef, self.device, self.lr_schedule(1))
+        self.target_entropy = self._resolve_target_entropy()
+        state = make_ent_coef(ent_coef, self.device, self.lr_schedule(1))
         self.log_ent_coef, self.ent_coef_optimizer = state.log_ent_coef, state.ent_coef_optimizer
         if state.ent_coef_tensor is not None:
             self.ent_coef_tensor = state.ent_coef_tensor
@@ -282,8 +319,9 @@ class SoftQLearning(OffPolicyAlgorithm):
         self._sync_policy_temperature()
         if self.n_envs > 1 and self.n_envs > self.target_update_interval:
             warnings.warn(
-                f"n_envs ({self.n_envs}) > target_update_interval ({self.target_update_interval}): the target network "
-                f"is updated after every env.step(), i.e. every {self.n_envs} steps",
+                "The number of environments used is greater than the target network update interval "
+                f"({self.n_envs} > {self.target_update_interval}): the target network is updated after every "
+                f"env.step(), i.e. every {self.n_envs} steps",
                 stacklevel=2,
             )
 
@@ -368,6 +406,7 @@ class SoftQLearning(OffPolicyAlgorithm):
                 {key: numbers[key] for key in ("loss", "ent_coef_loss") if key in numbers},
                 n_updates=self._n_updates + gradient_step,
                 num_timesteps=self.num_timesteps,
+                replay_data=replay_data,
             )
 
             self.policy.optimizer.zero_grad()
@@ -430,6 +469,7 @@ class SoftQLearning(OffPolicyAlgorithm):
                 {"critic_loss": numbers[0], "sampler_loss": numbers[1]},
                 n_updates=self._n_updates + gradient_step,
                 num_timesteps=self.num_timesteps,
+                replay_data=replay_data,
             )
             self.critic.optimizer.zero_grad()
             critic_loss.backward()

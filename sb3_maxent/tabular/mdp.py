@@ -90,6 +90,8 @@ class TabularMDP:
                 raise ValueError(f"dense transitions must have shape (S, A, S), got {dense.shape}")
             n_states, n_actions = dense.shape[0], dense.shape[1]
             matrix = sp.csr_matrix(dense.reshape(n_states * n_actions, n_states))
+        if n_actions == 0:
+            raise ValueError(f"the MDP has {n_states} states but no actions: transitions of shape {matrix.shape} (S*A, S)")
         _check_probabilities(matrix, atol)
         expected_rewards = _expected_rewards(rewards_array, matrix, n_states, n_actions, transitions)
         matrix = _drop_terminal_columns(matrix, terminal_states, n_states)
@@ -294,6 +296,8 @@ def _drop_terminal_columns(matrix: sp.csr_matrix, terminal_states: ArrayLike | N
             raise ValueError(f"terminal_states mask must have shape ({n_states},), got {terminal.shape}")
         mask = terminal
     else:
+        if terminal.size and not (np.issubdtype(terminal.dtype, np.integer) or np.all(np.mod(terminal, 1) == 0)):
+            raise ValueError(f"terminal_states must be integer state indices or a boolean mask, got {terminal}")
         if terminal.size and (terminal.min() < 0 or terminal.max() >= n_states):
             raise ValueError(f"terminal_states indices must be in [0, {n_states}), got {terminal}")
         mask[terminal.astype(int)] = True

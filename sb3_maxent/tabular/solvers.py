@@ -109,7 +109,7 @@ def soft_value_iteration(
         residual = float(np.max(np.abs(workspace, out=workspace)))
         q_values = next_q
         iteration += 1
-        _check_bounded(residual, iteration)
+        _check_bounded(residual, iteration, gamma)
         if residual <= tol:
             break
     converged = residual <= tol
@@ -167,7 +167,7 @@ def soft_policy_evaluation(
             change = float(np.max(np.abs(new_values - values)))
             values = new_values
             iterations += 1
-            _check_bounded(change, iterations)
+            _check_bounded(change, iterations, gamma)
             if change <= tol:
                 break
         sweeps = iterations
@@ -263,12 +263,21 @@ def _check_policy(policy: FloatArray, mdp: TabularMDP) -> NDArray[np.float64]:
     return policy
 
 
-def _check_bounded(residual: float, iteration: int) -> None:
-    if not np.isfinite(residual):
+def _check_bounded(residual: float, iteration: int, gamma: float) -> None:
+    if np.isfinite(residual):
+        return
+    if gamma < 1.0:
+        # with gamma < 1 the values are bounded by (max|r| + alpha log|A|) / (1 - gamma): only that bound (or
+        # Q / alpha in the log-sum-exp) can leave float64's range
         raise FloatingPointError(
-            f"the soft Bellman iteration diverged at sweep {iteration} (residual {residual}); with gamma = 1 the MDP "
-            "probably has a cycle of positive soft reward that never ends"
+            f"the soft Bellman iteration overflowed float64 at sweep {iteration} (residual {residual}) with "
+            f"gamma = {gamma}: the rewards, or the values (up to (max|r| + alpha log|A|) / (1 - gamma)), are too "
+            "large to represent; rescale the rewards"
         )
+    raise FloatingPointError(
+        f"the soft Bellman iteration diverged at sweep {iteration} (residual {residual}); with gamma = 1 the MDP "
+        "probably has a cycle of positive soft reward that never ends"
+    )
 
 
 def _warn_unless_converged(converged: bool, solver: str, max_iter: int, residual: float, tol: float) -> None:
