@@ -1,0 +1,40 @@
+"""Models saved by version 0.1 (before the temperature and SoftQLearning redesign) still load, act and train."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
+
+from sb3_maxent import SACV1, SoftQLearning
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = json.loads((DATA / "saved_v0.1.json").read_text())
+
+
+def current_ent_coef(model) -> float:
+    log_ent_coef = getattr(model, "log_ent_coef", None)
+    return float(log_ent_coef.exp().item()) if log_ent_coef is not None else float(model.ent_coef_tensor.item())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_version_0_1_files_load_with_their_parameters_temperature_and_actions(name):
+    expected = EXPECTED[name]
+    algo_class = SACV1 if name.startswith("sacv1") else SoftQLearning
+    model = algo_class.load(DATA / name, device="cpu")
+    discrete = "discrete" in name
+    sums = {key: float(value.double().sum()) for key, value in model.policy.state_dict().items()}
+    for key, value in expected["parameter_sums"].items():
+        if key == "ent_coef":  # 0.1's mirror of alpha in the discrete policy: alpha now has one owner
+            continue
+        assert sums[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+    assert current_ent_coef(model) == pytest.approx(expected["ent_coef"], rel=1e-6)
+    obs = np.array([1]) if discrete else np.array([[0.3]], dtype=np.float32)
+    action, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(np.asarray(action), np.asarray(expected["deterministic_action"]), rtol=1e-5, atol=1e-6)
+    # it acts stochastically and trains on
+    model.predict(obs, deterministic=False)
+    model.set_env(IdentityEnv(3) if discrete else IdentityEnvBox(-1, 1))
+    model.learning_starts = 0
+    model.learn(20, reset_num_timesteps=False)
