@@ -14,6 +14,7 @@ the same machine: write the reference from the old commit and check the new one 
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ RUNS: list[tuple[str, str, dict[str, Any]]] = [
     ("sql", "CartPole-v1", {}),
     ("sql", "LunarLander-v3", {}),
     ("sql", "CartPole-v1", {"ent_coef": 0.01, "loss": "mse"}),
-    ("sql_callback", "CartPole-v1", {"ent_coef": 0.1}),
+    # an explicit callback target: "auto" for discrete actions changed meaning in 0.2 (DQN's final exploration)
+    ("sql_callback", "CartPole-v1", {"ent_coef": 0.1, "callback_target_entropy": 0.98 * math.log(2)}),
     ("sql", "Pendulum-v1", {}),
     ("sql", "MultiGoal-v0", {}),
     ("sql", "Swimmer-v5", {}),
@@ -76,6 +78,7 @@ def run(algo: str, env_id: str, extra: dict[str, Any]) -> str:
     th.set_num_threads(1)
     family = algo.removesuffix("_callback")
     kwargs = {**zoo_entry(family, env_id), **extra}
+    callback_target = kwargs.pop("callback_target_entropy", "auto")
     policy = kwargs.pop("policy", "MlpPolicy")
     if family == "soft_vi":
         model = SoftValueIteration(policy, env_id, seed=0, **kwargs)
@@ -86,15 +89,17 @@ def run(algo: str, env_id: str, extra: dict[str, Any]) -> str:
     algo_class = {"sacv1": SACV1, "sql": SoftQLearning}[family]
     env = make_vec_env(env_id, n_envs=1, seed=0)
     model = algo_class(policy, env, seed=0, device="cpu", **kwargs)
-    callback = EntropyTargetCallback(learning_rate=3e-3) if algo.endswith("_callback") else None
+    callback = EntropyTargetCallback(callback_target, learning_rate=3e-3) if algo.endswith("_callback") else None
     model.learn(STEPS, callback=callback)
     return digest(model)
 
 
-def checksums() -> dict[str, str]:
+def checksums(only: str = "") -> dict[str, str]:
     results = {}
     for algo, env_id, extra in RUNS:
         key = f"{algo} {env_id} {json.dumps(extra, sort_keys=True)}"
+        if only not in key:
+            continue
         results[key] = run(algo, env_id, extra)
         print(f"{results[key][:16]}  {key}", flush=True)
     return results
@@ -105,12 +110,14 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path, help="write the checksums to this JSON file")
     group.add_argument("--check", type=Path, help="compare with this JSON file; exit 1 on any difference")
+    parser.add_argument("--only", default="", help="run only the entries whose key contains this text")
     args = parser.parse_args()
-    results = checksums()
+    results = checksums(args.only)
     if args.write:
-        args.write.write_text(json.dumps(results, indent=1) + "\n")
+        previous = json.loads(args.write.read_text()) if args.write.exists() else {}
+        args.write.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
         return
-    reference = json.loads(args.check.read_text())
+    reference = {key: value for key, value in json.loads(args.check.read_text()).items() if args.only in key}
     different = [key for key in reference if results.get(key) != reference[key]]
     missing = [key for key in results if key not in reference]
     for key in different:
