@@ -58,6 +58,8 @@ def zoo_entry(algo: str, env_id: str) -> dict[str, Any]:
 def digest(model: Any) -> str:
     hasher = hashlib.sha256()
     for name, tensor in sorted(model.policy.state_dict().items()):
+        if name == "ent_coef":  # version 0.1's copy of alpha in the discrete policy; alpha is hashed below
+            continue
         hasher.update(name.encode())
         hasher.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     for name in ("log_ent_coef", "ent_coef_tensor"):

@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sb3_maxent.common.ent_coef import (
     EntCoefSpec,
-    dual_ent_coef_gradient,
-    dual_ent_coef_loss,
+    Temperature,
     epsilon_greedy_entropy,
     parse_ent_coef,
     parse_target_entropy,
@@ -105,12 +104,44 @@ def test_discrete_target_entropy_in_range_is_kept():
     assert parse_target_entropy(1.0, spaces.Discrete(3)) == 1.0
 
 
+@settings(deadline=None)  # the first Adam step compiles kernels
 @given(st.floats(min_value=-5.0, max_value=5.0), st.floats(min_value=-2.0, max_value=2.0), st.integers(1, 64))
-def test_dual_gradient_is_the_autograd_gradient_of_the_dual_loss(log_alpha, target, batch_size):
-    log_ent_coef = th.tensor([log_alpha], requires_grad=True)
+def test_dual_gradient_step_is_the_autograd_step_on_the_dual_loss(log_alpha, target, batch_size):
     entropy = th.rand(batch_size) * 2.0
-    dual_ent_coef_loss(log_ent_coef, entropy, target).backward()
-    assert th.allclose(dual_ent_coef_gradient(entropy, target), log_ent_coef.grad, atol=1e-6)
+    by_backward = Temperature(f"auto_{math.exp(log_alpha)!r}", target, spaces.Box(-1, 1, (2,)), "cpu", 0.1)
+    set_directly = Temperature(f"auto_{math.exp(log_alpha)!r}", target, spaces.Box(-1, 1, (2,)), "cpu", 0.1)
+    by_backward.minimise_dual_loss(entropy, target)
+    set_directly.dual_gradient_step(entropy)
+    assert th.allclose(by_backward.log_ent_coef.grad, set_directly.log_ent_coef.grad, atol=1e-6)
+    assert th.allclose(by_backward.log_ent_coef, set_directly.log_ent_coef, atol=1e-6)
+
+
+def test_temperature_fixed_and_learned():
+    box = spaces.Box(-1, 1, (3,))
+    fixed = Temperature(0.2, "auto", box, "cpu", 1e-3)
+    assert not fixed.learnable and fixed.item() == pytest.approx(0.2) and fixed.target_entropy == -3.0
+    assert fixed.torch_save_params() == ([], ["ent_coef_tensor"]) and fixed.optimizers() == []
+    fixed.assign(th.tensor([0.5]))
+    assert fixed.item() == pytest.approx(0.5)
+    learned = Temperature("auto_0.3", -1.0, box, "cpu", 1e-3)
+    assert learned.learnable and learned.item() == pytest.approx(0.3)
+    assert learned.torch_save_params() == (["ent_coef_optimizer"], ["log_ent_coef"])
+    with pytest.raises(ValueError, match="learned"):
+        learned.assign(th.tensor(0.5))
+    # entropy below the target: the step raises alpha; above: lowers it
+    before = learned.item()
+    learned.dual_gradient_step(th.full((8,), -2.0))
+    assert learned.item() > before
+    learned.dual_gradient_step(th.full((8,), 5.0))
+    learned.dual_gradient_step(th.full((8,), 5.0))
+    assert learned.item() < before
+    assert learned.dual_loss_value(1.0, 0.0) == 0.0
+    assert learned.dual_loss_value(math.e, 0.0) == pytest.approx(1.0)
+
+
+def test_callbacks_temperature_starts_from_the_float64_log():
+    temperature = Temperature.learned_from(0.3, spaces.Box(-1, 1, (1,)), "cpu", 1e-3)
+    assert th.equal(temperature.log_ent_coef.detach(), th.tensor([math.log(0.3)]))
 
 
 @pytest.mark.parametrize("value", [1e-300, "auto_1e-300"])

@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
 from sb3_maxent.common.callbacks import exponential_target_schedule, linear_target_schedule
-from sb3_maxent.common.ent_coef import dual_ent_coef_loss
+from sb3_maxent.common.ent_coef import Temperature
 
 SMALL = {"net_arch": [16]}
 
@@ -29,14 +29,15 @@ class ContinuousBandit(gym.Env):
 
 
 def test_gradient_of_the_dual_follows_the_seeds_rule():
-    log_alpha = th.zeros(1, requires_grad=True)
+    temperature = Temperature("auto", "auto", gym.spaces.Box(-1, 1, (1,)), "cpu", 1e-3)
+    log_alpha = temperature.log_ent_coef
     log_prob = th.tensor([-0.5, -1.5])  # E[log pi] = -1: entropy estimate 1.0
     # E[log pi] + H_target = 1 > 0: the constraint is violated, the gradient step must raise alpha
-    dual_ent_coef_loss(log_alpha, -log_prob, target_entropy=2.0).backward()
+    temperature.dual_loss(-log_prob, target_entropy=2.0).backward()
     assert log_alpha.grad.item() == pytest.approx(1.0 - 2.0)
     log_alpha.grad = None
     # entropy above target: alpha must shrink
-    dual_ent_coef_loss(log_alpha, -log_prob, target_entropy=0.0).backward()
+    temperature.dual_loss(-log_prob, target_entropy=0.0).backward()
     assert log_alpha.grad.item() == pytest.approx(1.0 - 0.0)
 
 
@@ -192,8 +193,8 @@ def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
     assert th.all((-(probs * th.log(probs.clamp_min(1e-30))).sum(1)) <= np.log(2) + 1e-6)
     callback.update(20)
     assert model.ent_coef_tensor.item() > 0.01
-    # the policy acts with the new temperature
-    assert model.policy.ent_coef.item() == pytest.approx(model.ent_coef_tensor.item())
+    # the policy acts with the new temperature: it reads the model's, the one owner
+    assert model.policy.temperature is model.temperature
     # and SoftQLearning's own train() uses it too
     model.train(gradient_steps=1, batch_size=32)
     assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.ent_coef_tensor.item())

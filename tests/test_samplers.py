@@ -5,6 +5,7 @@ import optuna
 import pytest
 
 from sb3_maxent import SoftQLearning
+from sb3_maxent.sql import ContinuousSoftQLearning
 from sb3_maxent.zoo.samplers import CONVERTERS, SAMPLERS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -47,7 +48,7 @@ def test_continuous_sql_samples_a_fixed_temperature_and_builds():
         assert kwargs["value_n_particles"] in (8, 16, 32)
         assert CONVERTERS["sql"](trial.params) == kwargs
     model = SoftQLearning(env=env, policy="MlpPolicy", **trials[0][1])
-    assert model.continuous
+    assert isinstance(model, ContinuousSoftQLearning)
 
 
 @pytest.mark.parametrize("algo", ["sacv1", "soft_vi"])

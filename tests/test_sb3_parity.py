@@ -10,6 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_maxent import SACV1, EntropyTargetCallback, EnvironmentDataError, SoftQLearning, TabularMDP
+from sb3_maxent.sql import ContinuousSoftQLearning
 from sb3_maxent.tabular.solvers import soft_policy_evaluation, soft_value_iteration
 
 SMALL = {"net_arch": [8]}  # copied per model: SB3 adds keys to the dict it is given
@@ -26,7 +27,7 @@ def make(algo: str, **kwargs):
 def online_and_target(model) -> tuple[th.nn.Module, th.nn.Module]:
     if isinstance(model, SACV1):
         return model.value_net, model.value_target
-    if model.continuous:
+    if isinstance(model, ContinuousSoftQLearning):
         return model.critic, model.critic_target
     return model.q_net, model.q_net_target
 
@@ -76,7 +77,7 @@ def test_what_sb3_cannot_mean_is_still_refused(algo, kwargs):
 def test_discrete_defaults_learn_the_temperature_with_dqns_loss():
     model = SoftQLearning("MlpPolicy", "CartPole-v1")
     assert model.ent_coef == "auto_0.1" and model.log_ent_coef is not None
-    assert model.current_ent_coef().item() == pytest.approx(0.1)
+    assert model.temperature.item() == pytest.approx(0.1)
     assert model.loss == "huber"
     # the entropy of DQN's final epsilon-greedy policy (epsilon 0.05, 2 actions)
     assert model.target_entropy == pytest.approx(-(0.975 * np.log(0.975) + 0.025 * np.log(0.025)))
@@ -116,7 +117,7 @@ def test_exploration_final_eps_sets_the_target_entropy_of_dqns_exploration():
         SoftQLearning("MlpPolicy", IdentityEnv(4), exploration_final_eps=0.02, target_entropy=0.5)
     with pytest.raises(ValueError, match="epsilon"):
         SoftQLearning("MlpPolicy", IdentityEnv(4), exploration_final_eps=1.5)
-    with pytest.raises(ValueError, match="discrete actions only"):
+    with pytest.raises(ValueError, match="exploration_final_eps applies to Discrete actions only"):
         SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, exploration_final_eps=0.02)
 
 

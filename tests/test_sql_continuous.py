@@ -10,9 +10,9 @@ from stable_baselines3.common.envs import BitFlippingEnv, IdentityEnvBox
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_maxent import SoftQLearning
+from sb3_maxent.sql.continuous import importance_sampled_soft_value
 from sb3_maxent.sql.multigoal import MultiGoalEnv
 from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SVGDSampler
-from sb3_maxent.sql.sql import importance_sampled_soft_value
 
 
 def quadratic_q(actions, centre=0.3, curvature=4.0):

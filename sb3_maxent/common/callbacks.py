@@ -21,7 +21,8 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_maxent.common.ent_coef import dual_ent_coef_loss, parse_target_entropy
+from sb3_maxent.common import boltzmann
+from sb3_maxent.common.ent_coef import Temperature, parse_target_entropy
 
 TargetEntropy = float | str | Callable[[float], float]
 
@@ -97,8 +98,8 @@ class EntropyTargetCallback(BaseCallback):
         self.learning_rate = learning_rate
         self.initial_ent_coef = initial_ent_coef
         self.batch_size = batch_size
-        self.log_ent_coef: th.Tensor | None = None
-        self.optimizer: th.optim.Adam | None = None
+        # the dual variable log alpha and its optimiser; alpha itself is written to the model's temperature
+        self.temperature: Temperature | None = None
         self._pending_state: dict[str, Any] | None = None
         self._n_updates_seen = 0
 
@@ -108,7 +109,7 @@ class EntropyTargetCallback(BaseCallback):
         self._check_model()
         # the target must be reachable by the model's policy, as the algorithms' own target_entropy must be
         self.current_target_entropy()
-        if self.log_ent_coef is None:
+        if self.temperature is None:
             initial = (
                 self.initial_ent_coef if self.initial_ent_coef is not None else float(self._algorithm.ent_coef_tensor.item())
             )
@@ -117,8 +118,9 @@ class EntropyTargetCallback(BaseCallback):
                     f"the model's ent_coef is {initial}: the dual update works on log(alpha) and needs alpha > 0 "
                     "(pass initial_ent_coef)"
                 )
-            self.log_ent_coef = th.tensor([math.log(initial)], device=self.model.device, requires_grad=True)
-            self.optimizer = th.optim.Adam([self.log_ent_coef], lr=self.learning_rate)
+            self.temperature = Temperature.learned_from(
+                initial, self.model.action_space, self.model.device, self.learning_rate
+            )
             if self._pending_state is not None:
                 self._load_state_dict_now(self._pending_state)
         self._write_ent_coef()
@@ -169,8 +171,18 @@ class EntropyTargetCallback(BaseCallback):
     @property
     def ent_coef(self) -> float:
         """The current :math:`\\alpha`."""
-        assert self.log_ent_coef is not None, "the callback has not been initialised by learn() yet"
-        return float(self.log_ent_coef.detach().exp().item())
+        assert self.temperature is not None, "the callback has not been initialised by learn() yet"
+        return self.temperature.item()
+
+    @property
+    def log_ent_coef(self) -> th.Tensor | None:
+        """:math:`\\log\\alpha`, the dual variable (``None`` until ``learn()`` starts)."""
+        return None if self.temperature is None else self.temperature.log_ent_coef
+
+    @property
+    def optimizer(self) -> th.optim.Adam | None:
+        """The Adam optimiser of :math:`\\log\\alpha` (``None`` until ``learn()`` starts)."""
+        return None if self.temperature is None else self.temperature.ent_coef_optimizer
 
     def _on_rollout_start(self) -> None:
         # Called at the start of each rollout, i.e. right after the previous training phase
@@ -187,16 +199,12 @@ class EntropyTargetCallback(BaseCallback):
 
     def update(self, n_steps: int) -> None:
         """Take ``n_steps`` dual gradient steps on fresh replay batches and write the new :math:`\\alpha`."""
-        assert self.log_ent_coef is not None and self.optimizer is not None
+        assert self.temperature is not None
         target_entropy = self.current_target_entropy()
         losses, entropies = [], []
         for _ in range(n_steps):
             entropy = self._batch_entropy()
-            loss = dual_ent_coef_loss(self.log_ent_coef, entropy, target_entropy)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.item())
+            losses.append(self.temperature.minimise_dual_loss(entropy, target_entropy))
             entropies.append(entropy.mean().item())
         self._write_ent_coef()
         self.logger.record("train/ent_coef", self.ent_coef)
@@ -212,8 +220,7 @@ class EntropyTargetCallback(BaseCallback):
         with th.no_grad():
             if hasattr(model.policy, "boltzmann_log_probs"):
                 # Discrete SoftQLearning: the exact entropy of pi = softmax(Q / alpha)
-                log_probs = model.policy.boltzmann_log_probs(observations)
-                return -(log_probs.exp() * log_probs).sum(dim=1)
+                return boltzmann.entropy_of_log_probs(model.policy.boltzmann_log_probs(observations))
             if getattr(model, "use_sde", False):
                 model.actor.reset_noise()
             # Continuous: -log pi(a|s) of one action sampled per state, an unbiased estimate
@@ -221,13 +228,16 @@ class EntropyTargetCallback(BaseCallback):
         return -log_prob.reshape(-1)
 
     def _write_ent_coef(self) -> None:
-        assert self.log_ent_coef is not None
-        # In place: the algorithm's train() reads this very tensor, and save() stores it
+        assert self.temperature is not None and self.temperature.log_ent_coef is not None
+        ent_coef = self.temperature.log_ent_coef.detach().exp()
+        target = getattr(self._algorithm, "temperature", None)
+        if isinstance(target, Temperature):
+            target.assign(ent_coef)  # ours: the one owner, which the policy reads too
+            return
+        # SB3's SAC: in place, as the tensor its train() reads and save() stores
         with th.no_grad():
             ent_coef_tensor = self._algorithm.ent_coef_tensor
-            ent_coef_tensor.copy_(self.log_ent_coef.detach().exp().reshape(ent_coef_tensor.shape))
-        if hasattr(self._algorithm, "_sync_policy_temperature"):
-            self._algorithm._sync_policy_temperature()  # SoftQLearning acts with exp(Q / alpha)
+            ent_coef_tensor.copy_(ent_coef.reshape(ent_coef_tensor.shape))
 
     # state --------------------------------------------------------------------------------------
 
@@ -238,7 +248,7 @@ class EntropyTargetCallback(BaseCallback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (applied when ``learn()`` starts if the callback is not initialised yet)."""
-        if self.log_ent_coef is None:
+        if self.temperature is None:
             self._pending_state = state
         else:
             self._load_state_dict_now(state)

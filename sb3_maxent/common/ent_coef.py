@@ -4,6 +4,7 @@ SB3's ``SAC`` accepts ``ent_coef`` as a float, ``"auto"`` or ``"auto_<init>"``; 
 package accepts the same values, parsed once here instead of once per algorithm.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,10 +51,24 @@ def parse_ent_coef(ent_coef: str | float) -> EntCoefSpec:
 
 
 def _fixed_ent_coef(value: float) -> EntCoefSpec:
+    return EntCoefSpec(learnable=False, initial_value=parse_fixed_ent_coef(value))
+
+
+def parse_fixed_ent_coef(ent_coef: float, *, float32: bool = True) -> float:
+    """
+    A fixed temperature :math:`\\alpha \\geq 0`.
+
+    :param ent_coef: the user's value
+    :param float32: whether it will live in a float32 tensor (the deep algorithms) rather than float64 (tabular
+        solvers, where any positive double is fine)
+    :raises ValueError: on a negative or non-finite value, or one float32 would turn into 0
+    """
+    value = float(ent_coef)
     if not np.isfinite(value) or value < 0.0:
-        raise ValueError(f"ent_coef must be a finite number >= 0, got {value}")
-    _check_float32_representable(value, "ent_coef")
-    return EntCoefSpec(learnable=False, initial_value=value)
+        raise ValueError(f"ent_coef (the temperature alpha) must be a finite number >= 0, got {ent_coef}")
+    if float32:
+        _check_float32_representable(value, "ent_coef")
+    return value
 
 
 def _check_float32_representable(value: float, name: str) -> None:
@@ -159,57 +174,148 @@ def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space
     return value
 
 
-@dataclass
-class EntCoefState:
+class Temperature:
     """
-    The tensors behind ``ent_coef``, under the attribute names SB3's ``SAC`` uses (and saves).
+    The temperature :math:`\\alpha` of a maximum-entropy algorithm: the one owner of its value, of
+    :math:`\\log\\alpha` and its optimiser when it is learned, and of the entropy target. Algorithms, their policies
+    and :class:`~sb3_maxent.EntropyTargetCallback` read and change :math:`\\alpha` only through it.
 
-    :param log_ent_coef: :math:`\\log\\alpha` when learned, else ``None``
-    :param ent_coef_optimizer: its Adam optimiser when learned, else ``None``
-    :param ent_coef_tensor: :math:`\\alpha` when fixed, else ``None``
+    ``ent_coef`` is parsed once, as SB3's ``SAC`` reads it: a float is a fixed :math:`\\alpha`; ``"auto"`` or
+    ``"auto_<init>"`` learns :math:`\\log\\alpha` (which keeps :math:`\\alpha > 0`, as SB3 and softlearning do) by
+    dual gradient descent on
+
+    .. math::
+
+        J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
+        = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H}),
+
+    whose gradient :math:`\\mathcal H - \\bar{\\mathcal H}` raises :math:`\\alpha` while the entropy is below the target.
+
+    Its tensors carry SB3 ``SAC``'s attribute names, which the algorithms expose for save and load:
+    ``log_ent_coef`` and ``ent_coef_optimizer`` when learned, ``ent_coef_tensor`` when fixed.
+
+    :param ent_coef: the user's ``ent_coef``
+    :param target_entropy: the user's ``target_entropy`` (``"auto"`` or a float; see :func:`parse_target_entropy`)
+    :param action_space: the environment's action space
+    :param device: where the tensors live
+    :param learning_rate: of the Adam optimiser on :math:`\\log\\alpha`
     """
 
-    log_ent_coef: th.Tensor | None
-    ent_coef_optimizer: th.optim.Adam | None
-    ent_coef_tensor: th.Tensor | None
+    def __init__(
+        self,
+        ent_coef: str | float,
+        target_entropy: str | float,
+        action_space: spaces.Space,
+        device: th.device | str,
+        learning_rate: float,
+    ):
+        spec = parse_ent_coef(ent_coef)
+        self.learnable = spec.learnable
+        self.target_entropy = parse_target_entropy(target_entropy, action_space)
+        self.log_ent_coef: th.Tensor | None = None
+        self.ent_coef_optimizer: th.optim.Adam | None = None
+        self.ent_coef_tensor: th.Tensor | None = None
+        if spec.learnable:
+            self.log_ent_coef = th.log(th.ones(1, device=device) * spec.initial_value).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=learning_rate)
+        else:
+            self.ent_coef_tensor = th.tensor(spec.initial_value, device=device)
+
+    @classmethod
+    def learned_from(
+        cls, initial_ent_coef: float, action_space: spaces.Space, device: th.device | str, learning_rate: float
+    ) -> "Temperature":
+        """
+        A learned temperature starting at ``initial_ent_coef``, with :math:`\\log\\alpha` rounded once from
+        float64 (as :class:`~sb3_maxent.EntropyTargetCallback` has always started it; its target is passed per step).
+        """
+        temperature = cls(f"auto_{initial_ent_coef!r}", "auto", action_space, device, learning_rate)
+        with th.no_grad():
+            assert temperature.log_ent_coef is not None
+            temperature.log_ent_coef.copy_(th.tensor([math.log(initial_ent_coef)], device=device))
+        return temperature
+
+    def value(self) -> th.Tensor:
+        """:math:`\\alpha`, detached: the other losses must not move it (softlearning issue #60)."""
+        if self.log_ent_coef is not None:
+            return th.exp(self.log_ent_coef.detach())
+        assert self.ent_coef_tensor is not None
+        return self.ent_coef_tensor
+
+    def item(self) -> float:
+        """:math:`\\alpha` as a Python number (one device synchronisation)."""
+        return float(self.value().item())
+
+    def assign(self, ent_coef: th.Tensor) -> None:
+        """Set a fixed :math:`\\alpha` in place (the tensor the algorithm trains with and saves)."""
+        if self.ent_coef_tensor is None:
+            raise ValueError("this temperature is learned (ent_coef='auto'): it cannot be set from outside")
+        with th.no_grad():
+            self.ent_coef_tensor.copy_(ent_coef.detach().reshape(self.ent_coef_tensor.shape))
+
+    def dual_loss(self, entropy: th.Tensor, target_entropy: float | None = None) -> th.Tensor:
+        """
+        :math:`J(\\log\\alpha)` on a batch, for a backward pass (SACV1 applies it with its other losses).
+
+        :param entropy: per-state entropy estimates, shape (batch_size,) or (batch_size, 1): :math:`-\\log\\pi(a|s)`
+            of a sampled action, or the exact entropy of a Boltzmann policy
+        :param target_entropy: :math:`\\bar{\\mathcal H}` (default: this temperature's)
+        """
+        assert self.log_ent_coef is not None, "only a learned temperature has a dual loss"
+        target = self.target_entropy if target_entropy is None else target_entropy
+        return (self.log_ent_coef * (entropy.detach() - target)).mean()
+
+    def dual_loss_value(self, ent_coef: float, mean_entropy: float) -> float:
+        """The value of :meth:`dual_loss` from numbers already on the host, for logging without another sync."""
+        log_ent_coef = math.log(ent_coef) if ent_coef > 0.0 else -math.inf  # alpha reaches 0 only by underflow
+        return log_ent_coef * (mean_entropy - self.target_entropy)
+
+    def dual_gradient_step(self, entropy: th.Tensor) -> None:
+        """
+        One step on :math:`J`, whose gradient is set directly: :math:`J` is linear in :math:`\\log\\alpha`, so the
+        batch mean of :math:`\\mathcal H - \\bar{\\mathcal H}` is it, without a backward pass.
+        """
+        assert self.log_ent_coef is not None and self.ent_coef_optimizer is not None
+        self.log_ent_coef.grad = (entropy.detach().mean() - self.target_entropy).reshape(1)
+        self.ent_coef_optimizer.step()
+
+    def minimise_dual_loss(self, entropy: th.Tensor, target_entropy: float) -> float:
+        """One backward step on :meth:`dual_loss` towards ``target_entropy``; returns the loss."""
+        assert self.ent_coef_optimizer is not None
+        loss = self.dual_loss(entropy, target_entropy)
+        self.ent_coef_optimizer.zero_grad()
+        loss.backward()
+        self.ent_coef_optimizer.step()
+        return loss.item()
+
+    def optimizers(self) -> list[th.optim.Optimizer]:
+        """The optimiser of :math:`\\log\\alpha`, if learned (for the learning-rate schedule)."""
+        return [] if self.ent_coef_optimizer is None else [self.ent_coef_optimizer]
+
+    def torch_save_params(self) -> tuple[list[str], list[str]]:
+        """SB3's names of the state dicts and tensors to save (``_get_torch_save_params``)."""
+        if self.learnable:
+            return ["ent_coef_optimizer"], ["log_ent_coef"]
+        return [], ["ent_coef_tensor"]
 
 
-def make_ent_coef(ent_coef: str | float, device: th.device, learning_rate: float) -> EntCoefState:
+class TemperatureAttributes:
     """
-    Build the temperature's tensors: a learnable :math:`\\log\\alpha` with its optimiser (``"auto"``: SB3 and
-    softlearning optimise the log, which keeps :math:`\\alpha > 0`), or a fixed :math:`\\alpha`.
+    SB3 ``SAC``'s attribute names for the temperature, on an algorithm whose :class:`Temperature` is
+    ``self.temperature``: save, load and user code that read ``model.log_ent_coef`` or ``model.ent_coef_tensor``
+    (SB3-style checkpoints) reach the one owner.
     """
-    spec = parse_ent_coef(ent_coef)
-    if spec.learnable:
-        log_ent_coef = th.log(th.ones(1, device=device) * spec.initial_value).requires_grad_(True)
-        return EntCoefState(log_ent_coef, th.optim.Adam([log_ent_coef], lr=learning_rate), None)
-    return EntCoefState(None, None, th.tensor(spec.initial_value, device=device))
 
+    temperature: Temperature
 
-def dual_ent_coef_loss(log_ent_coef: th.Tensor, entropy: th.Tensor, target_entropy: float) -> th.Tensor:
-    """
-    :math:`J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
-    = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H})`.
+    @property
+    def log_ent_coef(self) -> th.Tensor | None:
+        return self.temperature.log_ent_coef
 
-    Its gradient w.r.t. :math:`\\log\\alpha` is :math:`\\mathcal H - \\bar{\\mathcal H}`: a gradient step raises
-    :math:`\\alpha` when the entropy is below the target.
+    @property
+    def ent_coef_optimizer(self) -> th.optim.Adam | None:
+        return self.temperature.ent_coef_optimizer
 
-    :param log_ent_coef: :math:`\\log\\alpha`, shape (1,), requires grad
-    :param entropy: per-state entropy estimates, shape (batch_size,): :math:`-\\log\\pi(a|s)` of a sampled action
-        (continuous), or the exact :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` (discrete)
-    :param target_entropy: :math:`\\bar{\\mathcal H}`
-    """
-    return (log_ent_coef * (entropy.detach() - target_entropy)).mean()
-
-
-def dual_ent_coef_gradient(entropy: th.Tensor, target_entropy: float) -> th.Tensor:
-    """
-    The gradient of :func:`dual_ent_coef_loss` w.r.t. :math:`\\log\\alpha`: :math:`\\mathcal H - \\bar{\\mathcal H}`
-    averaged over the batch (the dual is linear in :math:`\\log\\alpha`), for setting ``log_ent_coef.grad``
-    without a backward pass.
-
-    :param entropy: per-state entropies, shape (batch_size,)
-    :param target_entropy: :math:`\\bar{\\mathcal H}`
-    :return: shape (1,), like ``log_ent_coef``
-    """
-    return (entropy.detach().mean() - target_entropy).reshape(1)
+    @property
+    def ent_coef_tensor(self) -> th.Tensor | None:
+        return self.temperature.ent_coef_tensor

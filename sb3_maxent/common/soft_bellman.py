@@ -13,22 +13,9 @@ exponentiating, so any :math:`\\alpha > 0` (down to 1e-300) is free of overflow 
 """
 
 import numpy as np
-import torch as th
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-
-
-def check_ent_coef(ent_coef: float) -> float:
-    """
-    :param ent_coef: temperature :math:`\\alpha`
-    :return: it as a float
-    :raises ValueError: if it is negative or not finite
-    """
-    value = float(ent_coef)
-    if not np.isfinite(value) or value < 0.0:
-        raise ValueError(f"ent_coef (the temperature alpha) must be a finite number >= 0, got {ent_coef}")
-    return value
 
 
 def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | None = None, axis: int = 1) -> FloatArray:
@@ -95,22 +82,3 @@ def policy_entropy(policy: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(policy > 0.0, policy * np.log(policy), 0.0)
     return -terms.sum(axis=1)
-
-
-def soft_value_torch(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
-    """
-    Torch version of :func:`soft_value` over the last axis: :math:`\\alpha\\,\\mathrm{logsumexp}(Q/\\alpha)`,
-    or the hard ``max`` when :math:`\\alpha = 0` (then exactly DQN's bootstrap value).
-
-    :param q_values: shape (batch_size, n_actions)
-    :param ent_coef: :math:`\\alpha \\geq 0` (a float or a scalar tensor)
-    :return: shape (batch_size, 1)
-    """
-    # a Python number: one read of a tensor alpha, then scalar arithmetic (no tensor-scalar ops per call)
-    alpha = float(ent_coef)
-    if alpha == 0.0:
-        return q_values.max(dim=-1, keepdim=True).values
-    # Shift by the maximum before dividing: (q - max) / alpha is 0 or negative, so no overflow for any
-    # alpha > 0, even where q / alpha alone would overflow float32
-    max_q = q_values.max(dim=-1, keepdim=True).values
-    return max_q + alpha * th.logsumexp((q_values - max_q) / alpha, dim=-1, keepdim=True)

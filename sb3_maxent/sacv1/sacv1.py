@@ -1,6 +1,4 @@
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -13,16 +11,10 @@ from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.sac.policies import Actor
-from torch import nn
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import (
-    EntCoefState,
-    dual_ent_coef_loss,
-    make_ent_coef,
-    parse_ent_coef,
-    parse_target_entropy,
-)
+from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes, parse_ent_coef
+from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
     check_finite_losses,
     check_off_policy_hyperparameters,
@@ -32,23 +24,6 @@ from sb3_maxent.common.validation import (
 from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
 
 SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
-
-
-@contextmanager
-def frozen_parameters(module: nn.Module) -> Iterator[None]:
-    """
-    Stop autograd from recording gradients for ``module``'s parameters (inputs still get gradients).
-
-    Cheaper than back-propagating into the weights and discarding the result.
-    """
-    trainable = [param for param in module.parameters() if param.requires_grad]
-    for param in trainable:
-        param.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for param in trainable:
-            param.requires_grad_(True)
 
 
 LOSS_KEYS = ("value_loss", "critic_loss", "actor_loss", "ent_coef_loss")
@@ -105,7 +80,7 @@ def actor_loss_fn(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.T
     return (ent_coef * log_prob_pi - min_q_pi).mean()
 
 
-class SACV1(OffPolicyAlgorithm):
+class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
     """
     Soft Actor-Critic, original version (SAC v1), with a soft state-value network.
 
@@ -117,10 +92,10 @@ class SACV1(OffPolicyAlgorithm):
     the soft Q networks bootstrap on a target *state-value* network,
     :math:`\\hat Q(s,a) = r + \\gamma (1 - d) V_{\\bar\\psi}(s')`, instead of twin target Q networks, and
     :math:`V_\\psi` regresses :math:`\\min_i Q_{\\theta_i}(s,\\tilde a) - \\alpha\\log\\pi_\\phi(\\tilde a|s)`.
-    As in the paper's implementation, the three losses of a gradient step are evaluated at the same
-    parameters and applied together. The paper fixes :math:`\\alpha` through a reward scale
-    (:math:`\\alpha = 1/\\text{reward scale}`); ``ent_coef`` sets it directly, or learns it (``"auto"``)
-    by the dual gradient descent of SAC v2.
+    As in the paper's implementation, the losses of a gradient step (value, critics, actor, and the temperature's
+    when it is learned) are evaluated at the same parameters and applied together. The paper fixes
+    :math:`\\alpha` through a reward scale (:math:`\\alpha = 1/\\text{reward scale}`); ``ent_coef`` sets it
+    directly, or learns it (``"auto"``) by the dual gradient descent of SAC v2.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -247,10 +222,8 @@ class SACV1(OffPolicyAlgorithm):
         )
 
         self.target_entropy = target_entropy
-        self.log_ent_coef: th.Tensor | None = None
         self.ent_coef = ent_coef
         self.target_update_interval = target_update_interval
-        self.ent_coef_optimizer: th.optim.Adam | None = None
 
         if _init_setup_model:
             self._setup_model()
@@ -262,15 +235,9 @@ class SACV1(OffPolicyAlgorithm):
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
         self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
-        self.target_entropy = parse_target_entropy(self.target_entropy, self.action_space)
-
-        self._set_ent_coef_state(make_ent_coef(self.ent_coef, self.device, self.lr_schedule(1)))
-
-    def _set_ent_coef_state(self, state: EntCoefState) -> None:
-        # SB3 SAC's attribute names: save/load and EntropyTargetCallback rely on them
-        self.log_ent_coef, self.ent_coef_optimizer = state.log_ent_coef, state.ent_coef_optimizer
-        if state.ent_coef_tensor is not None:
-            self.ent_coef_tensor = state.ent_coef_tensor
+        # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
+        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
+        self.target_entropy = self.temperature.target_entropy
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -278,24 +245,11 @@ class SACV1(OffPolicyAlgorithm):
         self.value_net = self.policy.value_net
         self.value_target = self.policy.value_target
 
-    def _current_ent_coef(self, log_prob_pi: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        """
-        :math:`\\alpha` for this gradient step and, when learned, the loss of SAC v2's dual problem
-        :math:`J(\\alpha) = \\mathbb{E}[-\\alpha (\\log\\pi(\\tilde a|s) + \\bar{\\mathcal{H}})]` (on :math:`\\log\\alpha`).
-        """
-        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
-            return self.ent_coef_tensor, None
-        assert isinstance(self.target_entropy, float)
-        # alpha is detached for the other losses: they must not move it (softlearning issue #60)
-        ent_coef_loss = dual_ent_coef_loss(self.log_ent_coef, -log_prob_pi, self.target_entropy)
-        return th.exp(self.log_ent_coef.detach()), ent_coef_loss
-
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer, self.value_net.optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers.append(self.ent_coef_optimizer)
-        self._update_learning_rate(optimizers)
+        self._update_learning_rate(
+            [self.actor.optimizer, self.critic.optimizer, self.value_net.optimizer, *self.temperature.optimizers()]
+        )
 
         logs: dict[str, list[float]] = defaultdict(list)
 
@@ -311,7 +265,9 @@ class SACV1(OffPolicyAlgorithm):
             with environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations):
                 actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
             log_prob_pi = log_prob_pi.reshape(-1, 1)
-            ent_coef, ent_coef_loss = self._current_ent_coef(log_prob_pi)
+            ent_coef = self.temperature.value()
+            # J(log alpha) = E[-log alpha (log pi(a~|s) + H_target)], applied with the other losses
+            ent_coef_loss = self.temperature.dual_loss(-log_prob_pi) if self.temperature.learnable else None
 
             # Q_theta_i(s, a~): one forward pass serves the value target (detached) and the policy loss,
             # which needs gradients w.r.t. a~ only, not w.r.t. the critics' weights
@@ -431,10 +387,9 @@ class SACV1(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "actor", "critic", "value_net", "value_target"]
+        return [*super()._excluded_save_params(), "actor", "critic", "value_net", "value_target", "temperature"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        state_dicts = ["policy", "actor.optimizer", "critic.optimizer", "value_net.optimizer"]
-        if self.ent_coef_optimizer is not None:
-            return [*state_dicts, "ent_coef_optimizer"], ["log_ent_coef"]
-        return state_dicts, ["ent_coef_tensor"]
+        temperature_state_dicts, temperature_tensors = self.temperature.torch_save_params()
+        state_dicts = ["policy", "actor.optimizer", "critic.optimizer", "value_net.optimizer", *temperature_state_dicts]
+        return state_dicts, temperature_tensors

@@ -1,4 +1,15 @@
-from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
+from sb3_maxent.sql.continuous import ContinuousSoftQLearning
+from sb3_maxent.sql.discrete import DiscreteSoftQLearning
+from sb3_maxent.sql.policies import CnnPolicy, ContinuousSoftQPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
 from sb3_maxent.sql.sql import SoftQLearning
 
-__all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy", "SoftQLearning", "SoftQPolicy"]
+__all__ = [
+    "CnnPolicy",
+    "ContinuousSoftQLearning",
+    "ContinuousSoftQPolicy",
+    "DiscreteSoftQLearning",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "SoftQLearning",
+    "SoftQPolicy",
+]

@@ -5,6 +5,7 @@ Discrete actions: SB3's DQN networks, acting by the Boltzmann policy. Continuous
 with an SVGD-trained amortised sampler in place of the Gaussian actor.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch as th
@@ -17,6 +18,8 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
+from sb3_maxent.common import boltzmann
+from sb3_maxent.common.ent_coef import Temperature
 from sb3_maxent.common.optim import with_fused_optimizer
 
 
@@ -26,11 +29,13 @@ class SoftQPolicy(DQNPolicy):
     policy :math:`\\pi(a|s) \\propto \\exp(Q_\\theta(s,a)/\\alpha)`.
 
     ``predict(obs, deterministic=False)`` samples from :math:`\\pi`; ``deterministic=True`` takes
-    :math:`\\arg\\max_a Q_\\theta(s,a)` (the mode). The temperature is a buffer, kept equal to the algorithm's
-    ``ent_coef`` and saved with the policy. Arguments are those of SB3's ``DQNPolicy`` (by keyword).
+    :math:`\\arg\\max_a Q_\\theta(s,a)` (the mode). :math:`\\alpha` is read from the algorithm's
+    :class:`~sb3_maxent.common.ent_coef.Temperature` (``temperature``, set by the algorithm): the policy keeps no
+    copy. A policy loaded on its own, without an algorithm, acts greedily. Arguments are those of SB3's
+    ``DQNPolicy`` (by keyword).
     """
 
-    ent_coef: th.Tensor
+    temperature: Temperature | None = None
 
     def __init__(
         self,
@@ -42,32 +47,25 @@ class SoftQPolicy(DQNPolicy):
         optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
         kwargs["optimizer_kwargs"] = with_fused_optimizer(optimizer_class, kwargs.get("optimizer_kwargs"))
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-        self.register_buffer("ent_coef", th.tensor(1.0))
 
     def boltzmann_log_probs(self, obs: PyTorchObs) -> th.Tensor:
         """:math:`\\log\\pi(a|s) = (Q(s,a) - V(s))/\\alpha`, shape (batch_size, n_actions)."""
-        return th.log_softmax(self.q_net(obs) / self.ent_coef, dim=1)
+        assert self.temperature is not None, "the policy samples at its algorithm's temperature"
+        return boltzmann.log_probs(self.q_net(obs), self.temperature.value())
 
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         q_values = self.q_net(obs)
-        if deterministic or self.ent_coef.item() == 0:
+        if deterministic or self.temperature is None:
             return q_values.argmax(dim=1).reshape(-1)
-        return gumbel_max_sample(q_values / self.ent_coef)
+        ent_coef = self.temperature.value()
+        if ent_coef.item() == 0:
+            return q_values.argmax(dim=1).reshape(-1)
+        return boltzmann.gumbel_max_sample(q_values / ent_coef)
 
-
-def gumbel_max_sample(logits: th.Tensor) -> th.Tensor:
-    """
-    One draw per row from :math:`\\mathrm{softmax}(\\text{logits})` by the Gumbel-max trick:
-    :math:`\\arg\\max_a (\\text{logits}_a + G_a)`, :math:`G_a = -\\log(-\\log U_a)`, :math:`U_a \\sim U(0, 1)`.
-
-    Exact, and about 2.5x cheaper than ``torch.multinomial`` on the one-row batches of acting (one call per
-    environment step).
-
-    :param logits: shape (batch_size, n_actions)
-    :return: the sampled indices, shape (batch_size,)
-    """
-    gumbel_noise = -th.log(-th.log(th.rand_like(logits)))
-    return (logits + gumbel_noise).argmax(dim=1)
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        # version 0.1 kept a copy of alpha in a buffer named ent_coef; alpha now lives in the algorithm's temperature
+        state_dict = {key: value for key, value in state_dict.items() if key != "ent_coef"}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 MlpPolicy = SoftQPolicy
@@ -201,6 +199,9 @@ class ContinuousSoftQPolicy(SACPolicy):
         return SVGDSampler(**kwargs).to(self.device)
 
 
+ContinuousMlpPolicy = ContinuousSoftQPolicy
+
+
 class ContinuousCnnPolicy(ContinuousSoftQPolicy):
     """:class:`ContinuousSoftQPolicy` with a ``NatureCNN`` features extractor."""
 
@@ -215,11 +216,3 @@ class ContinuousMultiInputPolicy(ContinuousSoftQPolicy):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Box, lr_schedule: Schedule, **kwargs: Any):
         kwargs.setdefault("features_extractor_class", CombinedExtractor)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
-
-# The same alias serves both action types: SoftQLearning picks the continuous class for Box actions
-CONTINUOUS_COUNTERPART: dict[type[BasePolicy], type[BasePolicy]] = {
-    SoftQPolicy: ContinuousSoftQPolicy,
-    CnnPolicy: ContinuousCnnPolicy,
-    MultiInputPolicy: ContinuousMultiInputPolicy,
-}

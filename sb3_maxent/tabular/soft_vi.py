@@ -9,7 +9,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import configure_logger, safe_mean
 
-from sb3_maxent.common.soft_bellman import FloatArray, check_ent_coef, soft_value
+from sb3_maxent.common.ent_coef import parse_fixed_ent_coef
+from sb3_maxent.common.soft_bellman import FloatArray, soft_value
 from sb3_maxent.tabular.mdp import TabularMDP
 from sb3_maxent.tabular.policies import TabularSoftPolicy
 from sb3_maxent.tabular.solvers import (
@@ -97,7 +98,7 @@ class SoftValueIteration(BaseAlgorithm):
             seed=seed,
             supported_action_spaces=self.supported_action_spaces,
         )
-        self.ent_coef = check_ent_coef(ent_coef)
+        self.ent_coef = parse_fixed_ent_coef(ent_coef, float32=False)
         if not (tol > 0 and np.isfinite(tol)):
             raise ValueError(f"tol must be a finite number > 0, got {tol}")
         if max_iter < 1:

@@ -1,0 +1,272 @@
+"""Soft Q-Learning with discrete actions: DQN's algorithm on the soft Bellman equation, with an exact soft value."""
+
+import math
+from collections import defaultdict
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.dqn.policies import QNetwork
+from torch import nn
+from torch.nn import functional as F
+
+from sb3_maxent.common import boltzmann
+from sb3_maxent.common.ent_coef import epsilon_greedy_entropy, parse_ent_coef
+from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
+from sb3_maxent.sql.sql import SoftQLearning
+
+LossName = Literal["mse", "huber"]
+
+# Learned from 0.1 (in reward units) towards the entropy of DQN's final epsilon-greedy policy. Starting at 1 (SAC's
+# "auto"), the entropy bonus of up to log|A| per step outweighs unit rewards while alpha is high (SB3's HER
+# BitFlipping test: 0 of 3 seeds, where DQN and "auto_0.1" succeed); a fixed 0.01 (version 0.1) is practically
+# greedy after a few hundred steps and failed SB3's identity test.
+DEFAULT_ENT_COEF = "auto_0.1"
+
+
+def soft_q_learning_target(
+    rewards: th.Tensor,
+    dones: th.Tensor,
+    discounts: th.Tensor | float,
+    next_q_values: th.Tensor,
+    ent_coef: th.Tensor | float,
+) -> th.Tensor:
+    """
+    Soft Q-learning target (Haarnoja et al. 2017, eq. 10 with the exact soft value of a finite action set).
+
+    :math:`t = r + \\gamma (1 - d)\\,\\alpha \\log \\sum_{a'} \\exp(\\bar Q(s', a')/\\alpha)`; at :math:`\\alpha = 0`
+    it is DQN's target :math:`r + \\gamma (1 - d) \\max_{a'} \\bar Q(s', a')`.
+
+    :param next_q_values: :math:`\\bar Q(s', \\cdot)` of the target network, shape (batch_size, n_actions)
+    :return: shape (batch_size, 1)
+    """
+    return rewards + (1.0 - dones) * discounts * boltzmann.soft_value(next_q_values, ent_coef)
+
+
+class DiscreteSoftQLearning(SoftQLearning):
+    """
+    Soft Q-Learning with discrete actions, DQN-shaped (SB3 ``DQN``'s arguments and networks): replay buffer,
+    target network updated every ``target_update_interval`` environment steps with coefficient ``tau``, loss
+    (Huber, or the paper's squared error) between :math:`Q_\\theta(s,a)` and
+
+    :math:`t = r + \\gamma(1-d)\\,\\alpha\\log\\sum_{a'}\\exp(\\bar Q(s',a')/\\alpha)`,
+
+    exact for a finite action set. Exploration comes from the Boltzmann policy itself, so there is no epsilon-greedy
+    schedule; ``ent_coef=0`` is DQN without exploration noise. Built by ``SoftQLearning(policy, env)`` for
+    ``Discrete`` actions.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param batch_size: Minibatch size for each gradient update
+    :param tau: the soft update coefficient of the target network (1 for a hard copy, 0 freezes it)
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps, or ``(n, "episode")``
+    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps,
+        0: collect without training)
+    :param replay_buffer_class: Replay buffer class to use. If ``None``, it will be automatically selected.
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+    :param n_steps: n-step returns (SB3's ``NStepReplayBuffer``)
+    :param ent_coef: temperature :math:`\\alpha \\geq 0` in reward units, or ``"auto"`` / ``"auto_<init>"`` to learn it
+        so that the Boltzmann policy's entropy meets ``target_entropy``. Default ``"auto_0.1"``: learned from 0.1
+        towards DQN's final exploration (a fixed small alpha such as the 0.01 of version 0.1 is practically greedy
+        after a few hundred steps and explores less than DQN)
+    :param target_update_interval: update the target network every ``target_update_interval`` environment steps
+    :param target_entropy: entropy target of a learned ``ent_coef``, in :math:`[0, \\log|\\mathcal A|)`; ``"auto"`` is the
+        entropy of SB3 DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(0.05, n_actions)``. The bundled
+        ``zoo_configs/sql.yml`` entries use the same function with their tuned DQN's final epsilon
+    :param loss: ``"huber"`` (SB3's DQN, the default) or ``"mse"`` (the paper)
+    :param max_grad_norm: The maximum value for the gradient clipping
+    :param exploration_final_eps: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given,
+        ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(eps, n_actions)``
+        (so a DQN configuration carries over; DQN's epsilon schedule has no counterpart, the temperature is learned)
+    :param stats_window_size: Window size for the rollout logging
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
+    policy_base: ClassVar[type] = SoftQPolicy
+    policy: SoftQPolicy
+    q_net: QNetwork
+    q_net_target: QNetwork
+
+    def __init__(
+        self,
+        policy: str | type[SoftQPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = DEFAULT_ENT_COEF,
+        target_update_interval: int = 10_000,
+        target_entropy: str | float = "auto",
+        loss: LossName = "huber",
+        max_grad_norm: float = 10.0,
+        exploration_final_eps: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_off_policy_hyperparameters(
+            tau=tau,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            learning_rate=learning_rate,
+        )
+        parse_ent_coef(ent_coef)
+        if loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
+        if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
+            raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            supported_action_spaces=self.supported_action_spaces,
+            support_multi_env=True,
+        )
+        self.ent_coef = ent_coef
+        self.target_entropy = target_entropy
+        self.target_update_interval = target_update_interval
+        self.loss = loss
+        self.max_grad_norm = max_grad_norm
+        self.exploration_final_eps = exploration_final_eps
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # the policy acts with exp(Q / alpha), reading alpha from the one temperature
+        self.policy.temperature = self.temperature
+
+    def _target_entropy_argument(self) -> str | float:
+        """``target_entropy``, or the entropy of DQN's epsilon-greedy policy at ``exploration_final_eps``."""
+        epsilon = self.exploration_final_eps
+        if epsilon is None:
+            return self.target_entropy
+        if self.target_entropy != "auto":
+            raise ValueError("pass target_entropy or exploration_final_eps (which sets it), not both")
+        assert isinstance(self.action_space, spaces.Discrete)
+        return epsilon_greedy_entropy(epsilon, int(self.action_space.n))
+
+    def _create_aliases(self) -> None:
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
+
+    def _online_and_target(self) -> tuple[nn.Module, nn.Module]:
+        return self.q_net, self.q_net_target
+
+    def _optimizer_names(self) -> list[str]:
+        return ["policy.optimizer"]
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.policy.optimizer, *self.temperature.optimizers()])
+        logs: dict[str, list[float]] = defaultdict(list)
+
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            ent_coef = self.temperature.item()
+
+            with th.no_grad():
+                # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
+                target_q_values = soft_q_learning_target(
+                    replay_data.rewards,
+                    replay_data.dones,
+                    discounts,
+                    self.q_net_target(replay_data.next_observations),
+                    ent_coef,
+                )
+
+            all_q_values = self.q_net(replay_data.observations)
+            q_values = th.gather(all_q_values, dim=1, index=replay_data.actions.long())
+            loss = F.mse_loss(q_values, target_q_values) if self.loss == "mse" else F.smooth_l1_loss(q_values, target_q_values)
+
+            # Exact entropy of the Boltzmann policy pi = softmax(Q / alpha) on the batch
+            entropy = boltzmann.entropy(all_q_values.detach(), ent_coef)
+
+            step_stats = {"loss": loss.detach(), "entropy": entropy.mean(), "q_values": q_values.detach().mean()}
+            # one synchronisation for every logged number
+            logged = dict(zip(step_stats, th.stack(list(step_stats.values())).tolist(), strict=True))
+            logged["ent_coef"] = ent_coef
+            if self.temperature.learnable:
+                # J(log alpha) = log alpha * (H - H_target) on the batch (-inf names an alpha underflowed to 0)
+                logged["ent_coef_loss"] = self.temperature.dual_loss_value(ent_coef, logged["entropy"])
+            check_finite_losses(
+                {key: logged[key] for key in ("loss", "ent_coef_loss") if key in logged},
+                n_updates=self._n_updates + gradient_step,
+                num_timesteps=self.num_timesteps,
+                replay_data=replay_data,
+            )
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            if self.temperature.learnable:
+                self.temperature.dual_gradient_step(entropy)
+            for key, value in logged.items():
+                logs[key].append(value)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
