@@ -129,7 +129,7 @@ def run_one(job: dict[str, Any]) -> RunResult:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_maxent.sql.multigoal import register_multigoal
+    from sb3_maxent.envs.multigoal import register_multigoal
 
     th.set_num_threads(1)
     register_multigoal()

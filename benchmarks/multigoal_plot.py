@@ -16,7 +16,7 @@ import torch as th
 import yaml
 
 from sb3_maxent import SoftQLearning
-from sb3_maxent.sql.multigoal import MultiGoalEnv
+from sb3_maxent.envs.multigoal import MultiGoalEnv
 from sb3_maxent.zoo import config_path
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "sql_multigoal.png"

@@ -1,22 +1,6 @@
-"""
-Record a video of a trained agent with RL Baselines3 Zoo's own ``record_video`` script, our algorithms registered.
+"""``python -m sb3_maxent.record_video``: the rl_zoo3 front end lives in :mod:`sb3_maxent.zoo.record_video`."""
 
-``python -m sb3_maxent.record_video --algo sacv1 --env Pendulum-v1 -f logs/ -n 1000`` takes every flag of
-``python -m rl_zoo3.record_video``. rl_zoo3 2.9 has no function to call there (the script lives under
-``if __name__ == "__main__"``), so it is run as ``__main__`` with ``runpy``; our off-policy models are loaded without
-their replay buffer, as rl_zoo3 does for its own. Writing the video needs ``moviepy`` (in the ``zoo`` extra).
-"""
-
-import runpy
-from collections.abc import Sequence
-
-from sb3_maxent.enjoy import run_loading_script
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m sb3_maxent.record_video`` and ``sb3-maxent-record-video``."""
-    run_loading_script(lambda: runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True), argv)
-
+from sb3_maxent.zoo.record_video import main
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,8 @@ from stable_baselines3.common.envs import BitFlippingEnv, IdentityEnvBox
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_maxent import SoftQLearning
+from sb3_maxent.envs.multigoal import MultiGoalEnv
 from sb3_maxent.sql.continuous import importance_sampled_soft_value
-from sb3_maxent.sql.multigoal import MultiGoalEnv
 from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SVGDSampler
 
 

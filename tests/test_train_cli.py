@@ -138,7 +138,7 @@ def test_enjoy_swaps_in_a_loader_without_replay_buffer():
     from rl_zoo3.utils import ALGOS
 
     from sb3_maxent import SACV1
-    from sb3_maxent.enjoy import LoadWithoutReplayBuffer, replay_buffers_not_allocated
+    from sb3_maxent.zoo.enjoy import LoadWithoutReplayBuffer, replay_buffers_not_allocated
 
     register_algorithms()
     with replay_buffers_not_allocated():
@@ -200,7 +200,7 @@ BAD_CONFIG = "Pendulum-v1:\n  policy: MlpPolicy\n"
     ],
 )
 def test_bad_command_lines_fail_before_training(tmp_path, capsys, arguments, message):
-    from sb3_maxent.train import main
+    from sb3_maxent.zoo.train import main
 
     (tmp_path / "bad.yml").write_text(BAD_CONFIG)
     (tmp_path / "mountain_car.yml").write_text("MountainCar-v0:\n  n_timesteps: 100\ndefault:\n  n_timesteps: 100\n")

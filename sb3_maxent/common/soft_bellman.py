@@ -29,6 +29,8 @@ def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | No
     :param axis: the action axis
     :return: shape (n_states,)
     """
+    # Not scipy.special.logsumexp: on the (4, 1e6) layout of soft value iteration this in-place version ran 5.7x
+    # faster (47 vs 268 ms per call, same machine and run, results equal to 1e-15), and it is the inner loop
     max_q = q_values.max(axis=axis)
     if ent_coef == 0.0:
         return max_q
@@ -67,6 +69,8 @@ def soft_greedy_log_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
         is_max = q_values == q_values.max(axis=1, keepdims=True)
         with np.errstate(divide="ignore"):
             return np.log(is_max / is_max.sum(axis=1, keepdims=True))
+    # Shift before dividing: scipy.special.log_softmax(q / alpha) is as fast here (1.01x on 1e6 x 4) but q / alpha
+    # overflows to inf, then NaN, for tiny alpha and large Q, which this form never does
     with np.errstate(over="ignore"):
         shifted = (q_values - q_values.max(axis=1, keepdims=True)) / ent_coef
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -79,6 +83,8 @@ def policy_entropy(policy: FloatArray) -> FloatArray:
     :param policy: action probabilities, shape (n_states, n_actions)
     :return: shape (n_states,)
     """
+    # Not scipy.stats.entropy(policy, axis=1): it normalises every row again and ran 2.5x slower on 1e6 x 4
+    # (65 vs 162 ms, same run); policy evaluation calls this once per improvement step
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(policy > 0.0, policy * np.log(policy), 0.0)
     return -terms.sum(axis=1)

@@ -11,7 +11,7 @@ from stable_baselines3.common.utils import configure_logger, safe_mean
 
 from sb3_maxent.common.ent_coef import parse_fixed_ent_coef
 from sb3_maxent.common.soft_bellman import FloatArray, soft_value
-from sb3_maxent.tabular.mdp import TabularMDP
+from sb3_maxent.tabular.mdp import TabularMDP, known_model
 from sb3_maxent.tabular.policies import TabularSoftPolicy
 from sb3_maxent.tabular.solvers import (
     EvaluationMethod,
@@ -223,6 +223,8 @@ class SoftValueIteration(BaseAlgorithm):
         self._record_solution()
         callback.on_training_start(locals(), globals())
         assert self.env is not None
+        # An acting loop of its own rather than OffPolicyAlgorithm.collect_rollouts: that one needs a replay buffer,
+        # train_freq and action noise, none of which a solved MDP has; setup, logger, callbacks and info buffer are SB3's
         while self.num_timesteps < total_timesteps:
             actions, _ = self.predict(self._last_obs, deterministic=False)  # type: ignore[arg-type]
             new_obs, rewards, dones, infos = self.env.step(actions)
@@ -248,7 +250,10 @@ class SoftValueIteration(BaseAlgorithm):
         self.logger.record("train/ent_coef", self.ent_coef)
 
     def dump_logs(self) -> None:
-        """Write the rollout statistics (as SB3's off-policy algorithms do)."""
+        """
+        Write the rollout statistics, as SB3's off-policy algorithms do: ``OffPolicyAlgorithm.dump_logs`` is not
+        reachable from ``BaseAlgorithm`` (and also logs training statistics a solved MDP does not have).
+        """
         assert self.ep_info_buffer is not None
         time_elapsed = max((time.time_ns() - self.start_time) / 1e9, 1e-9)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
@@ -258,6 +263,16 @@ class SoftValueIteration(BaseAlgorithm):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed))
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(step=self.num_timesteps)
+
+    @staticmethod
+    def check_environment(env: Any) -> None:
+        """
+        What the zoo front end asks before training (:mod:`sb3_maxent.zoo.preflight`): the environment must expose
+        its tabular model ``P``.
+
+        :raises ValueError: if it does not
+        """
+        known_model(env)
 
     def _excluded_save_params(self) -> list[str]:
         # The MDP belongs to the environment (and may be huge); Q*, V*, pi* are saved through the policy

@@ -46,6 +46,8 @@ class SolverResult:
     :param residual: final Bellman residual :math:`\\|\\mathcal{T} Q - Q\\|_\\infty` of the equation solved
     :param converged: whether ``residual <= tol`` was reached before ``max_iter``
     :param sweeps: matrix-vector products with the transition matrix (the unit of work)
+    :param history: policy iteration with ``keep_history=True``: :math:`Q^{\\pi_k}` of every policy, in order
+        (empty otherwise)
     """
 
     q_values: FloatArray

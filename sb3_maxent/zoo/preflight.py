@@ -9,7 +9,6 @@ from typing import Any
 import gymnasium as gym
 import yaml
 
-from sb3_maxent.tabular.mdp import known_model
 from sb3_maxent.zoo.register import ALGORITHMS
 
 
@@ -34,8 +33,8 @@ def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int)
 
 def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
     """
-    :raises ValueError: if the environment's action space is not one the algorithm supports, or, for
-        ``soft_vi``, if the environment exposes no tabular model ``P``
+    :raises ValueError: if the environment's action space is not one the algorithm supports, or the algorithm's own
+        ``check_environment`` (for example SoftValueIteration's: a known tabular model ``P``) refuses it
     """
     algorithm_class = ALGORITHMS[algo]
     try:
@@ -47,7 +46,9 @@ def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None 
         if not isinstance(env.action_space, supported):
             names = " or ".join(space.__name__ for space in supported)
             raise ValueError(f"--algo {algo} needs {names} actions; {env_id} has {env.action_space}")
-        if algo == "soft_vi":
-            known_model(env)
+        # each algorithm declares what else it needs of an environment
+        check_environment = getattr(algorithm_class, "check_environment", None)
+        if check_environment is not None:
+            check_environment(env)
     finally:
         env.close()

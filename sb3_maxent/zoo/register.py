@@ -4,9 +4,9 @@ from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_maxent.envs.multigoal import register_multigoal
 from sb3_maxent.sacv1 import SACV1
 from sb3_maxent.sql import SoftQLearning
-from sb3_maxent.sql.multigoal import register_multigoal
 from sb3_maxent.tabular import SoftValueIteration
 
 # rl_zoo3 name -> algorithm class

@@ -71,4 +71,4 @@ class MultiGoalEnv(gym.Env):
 def register_multigoal() -> None:
     """Register ``MultiGoal-v0`` with gymnasium (idempotent)."""
     if "MultiGoal-v0" not in registry:
-        register(id="MultiGoal-v0", entry_point="sb3_maxent.sql.multigoal:MultiGoalEnv")
+        register(id="MultiGoal-v0", entry_point="sb3_maxent.envs.multigoal:MultiGoalEnv")

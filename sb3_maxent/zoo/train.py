@@ -1,0 +1,206 @@
+"""
+Train with RL Baselines3 Zoo's own training loop, our algorithms registered.
+
+``python -m sb3_maxent.train --algo sacv1 --env Pendulum-v1`` takes every flag of
+``python -m rl_zoo3.train``. Differences: ``-conf`` defaults to our bundled config for our algorithms,
+``--trial-id 0`` works (rl_zoo3 2.9 ignores trial 0), ``-optimize`` without ``--storage`` keeps its study in a
+journal file under the log folder (``<log folder>/<algo>/optuna/<env>.log``, study ``<algo>_<env>``, so that a crashed
+tuning run resumes with the same command and ``optuna-dashboard`` can read it), and after training the saved model
+is evaluated deterministically (``--final-eval-episodes``, 0 to skip).
+"""
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from sb3_maxent.zoo.register import ALGORITHMS, config_path, register_algorithms
+
+
+def _split_own_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Take our own flags out of ``argv``; the rest goes to rl_zoo3 untouched."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--final-eval-episodes", type=int, default=10)
+    own, rest = parser.parse_known_args(argv)
+    if own.final_eval_episodes < 0:
+        parser.error("--final-eval-episodes must be >= 0")
+    return own, rest
+
+
+def _peek_zoo_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Read the few rl_zoo3 flags we need to know, without consuming any."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("-f", "--log-folder", default="logs")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    parser.add_argument("--seed", type=int, default=-1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--storage", default=None)
+    parser.add_argument("--study-name", default=None)
+    parser.add_argument("-n", "--n-timesteps", type=int, default=-1)
+    parser.add_argument("--gym-packages", nargs="+", default=[])
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser.parse_known_args(argv)[0]
+
+
+def _with_default_config(argv: list[str], zoo_args: argparse.Namespace) -> list[str]:
+    if zoo_args.conf_file is None and zoo_args.algo in ALGORITHMS:
+        return [*argv, "--conf-file", str(config_path(zoo_args.algo))]
+    return argv
+
+
+def _check_before_training(zoo_argv: list[str], zoo_args: argparse.Namespace) -> None:
+    """Fail on a config or environment our algorithm cannot use, before rl_zoo3 builds anything."""
+    import importlib
+
+    from sb3_maxent.zoo.preflight import check_config_entry, check_environment
+
+    for package in zoo_args.gym_packages:
+        importlib.import_module(package)  # as rl_zoo3 does, so that their environments are registered
+    conf_file = _peek_zoo_arguments(zoo_argv).conf_file
+    check_config_entry(zoo_args.algo, zoo_args.env, conf_file, zoo_args.n_timesteps)
+    check_environment(zoo_args.algo, zoo_args.env)
+
+
+def default_study_storage(log_folder: str, algo: str, env_id: str) -> str:
+    """The journal file that holds a tuning study when the user names no ``--storage``."""
+    return os.path.join(log_folder, algo, "optuna", f"{env_id}.log")
+
+
+def _with_default_storage(argv: list[str], zoo_args: argparse.Namespace) -> list[str]:
+    """
+    rl_zoo3 keeps a study without ``--storage`` in memory, so a crash loses every trial: store it in a journal file.
+    """
+    if not zoo_args.optimize_hyperparameters or zoo_args.storage is not None:
+        return argv
+    storage = default_study_storage(zoo_args.log_folder, zoo_args.algo, zoo_args.env)
+    argv = [*argv, "--storage", storage]
+    if zoo_args.study_name is None:
+        argv += ["--study-name", f"{zoo_args.algo}_{zoo_args.env}"]
+    print(f"Optuna study stored in {storage} (resume with the same command; view with `optuna-dashboard {storage}`)")
+    return argv
+
+
+def create_rdb_schema(storage_url: str, attempts: int = 10) -> None:
+    """
+    Create Optuna's tables in an empty database, tolerating other workers doing the same at the same moment.
+
+    Several workers started together on a fresh PostgreSQL database race to create Optuna's schema, and all but
+    one fail with a duplicate-type or duplicate-table error (seen with Optuna 5, SQLAlchemy 2.1, PostgreSQL 15).
+    Once one worker has created it, the others find it: retry after a short, growing pause.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            optuna.storages.RDBStorage(storage_url)
+            return
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+class TrialIndex(int):
+    """A trial index that is truthy even when 0: rl_zoo3 2.9 tests ``if self.trial_id`` and so ignores trial 0."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@contextmanager
+def trial_zero_honoured() -> Iterator[None]:
+    """Within the block, ``--trial-id 0`` loads trial 0 of the study, as any other trial id does."""
+    import rl_zoo3.train
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    class TrialZeroExperimentManager(ExperimentManager):
+        def __init__(self, *args: Any, **kwargs: Any):
+            if kwargs.get("trial_id") == 0:
+                kwargs["trial_id"] = TrialIndex(0)
+            super().__init__(*args, **kwargs)
+
+    rl_zoo3.train.ExperimentManager = TrialZeroExperimentManager  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        rl_zoo3.train.ExperimentManager = ExperimentManager  # type: ignore[misc]
+
+
+def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> tuple[float, float]:
+    """
+    Evaluate the model that the last run saved, deterministically, as ``rl_zoo3.enjoy`` would load it.
+
+    :return: mean and standard deviation of the episode returns
+    """
+    from huggingface_sb3 import EnvironmentName
+    from rl_zoo3.utils import ALGOS, create_test_env, get_model_path, get_saved_hyperparams
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    # rl_zoo3 names folders after huggingface_sb3's EnvironmentName (a str with a .gym_id)
+    env_name = EnvironmentName(zoo_args.env)
+    _, model_path, log_path = get_model_path(0, zoo_args.log_folder, zoo_args.algo, env_name)
+    hyperparams, maybe_stats_path = get_saved_hyperparams(os.path.join(log_path, env_name), test_mode=True)
+    env = create_test_env(
+        env_name.gym_id,
+        n_envs=1,
+        stats_path=maybe_stats_path,
+        seed=max(zoo_args.seed, 0),
+        should_render=False,
+        hyperparams=hyperparams,
+    )
+    # The replay buffer is not needed to act: do not allocate a large one
+    model = ALGOS[zoo_args.algo].load(model_path, env=env, device=zoo_args.device, custom_objects={"buffer_size": 1})
+    episode_returns, _ = evaluate_policy(
+        model, env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
+    env.close()
+    returns = np.asarray(episode_returns, dtype=np.float64)
+    mean_return, std_return = float(returns.mean()), float(returns.std())
+    print(
+        f"Deterministic evaluation of {model_path}: mean return {mean_return:.2f} +/- {std_return:.2f} "
+        f"over {n_eval_episodes} episodes"
+    )
+    return mean_return, std_return
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m sb3_maxent.train`` and ``sb3-maxent-train``."""
+    register_algorithms()
+    import rl_zoo3.train
+
+    own_args, zoo_argv = _split_own_arguments(sys.argv[1:] if argv is None else argv)
+    zoo_args = _peek_zoo_arguments(zoo_argv)
+    zoo_argv = _with_default_config(zoo_argv, zoo_args)
+    zoo_argv = _with_default_storage(zoo_argv, zoo_args)
+    if zoo_args.algo in ALGORITHMS and not zoo_args.help:
+        try:
+            _check_before_training(zoo_argv, zoo_args)
+        except ValueError as error:
+            sys.exit(f"sb3_maxent.train: error: {error}")
+    if zoo_args.optimize_hyperparameters and zoo_args.storage is not None and not zoo_args.storage.endswith(".log"):
+        create_rdb_schema(zoo_args.storage)
+
+    # rl_zoo3.train.train() parses sys.argv itself
+    original_argv = sys.argv
+    sys.argv = [original_argv[0], *zoo_argv]
+    try:
+        with trial_zero_honoured():
+            rl_zoo3.train.train()
+    finally:
+        sys.argv = original_argv
+
+    if own_args.final_eval_episodes > 0 and not zoo_args.optimize_hyperparameters and not zoo_args.help:
+        evaluate_latest_run(zoo_args, own_args.final_eval_episodes)
+
+
+if __name__ == "__main__":
+    main()
