@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.sac.policies import Actor
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes, parse_ent_coef
+from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
     check_finite_losses,
@@ -190,8 +190,6 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        # Fail on a malformed ent_coef before building anything
-        parse_ent_coef(ent_coef)
         super().__init__(
             policy,
             env,
@@ -230,14 +228,16 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         check_policy_class(type(self), self.policy_class, (SACV1Policy,))
+        # the temperature first: a malformed ent_coef or target_entropy fails before any network is built
+        self._setup_lr_schedule()
+        # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
+        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
+        self.target_entropy = self.temperature.target_entropy
         super()._setup_model()
         self._create_aliases()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
         self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
-        # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
-        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
-        self.target_entropy = self.temperature.target_entropy
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -337,8 +337,8 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         }
         if ent_coef_loss is not None:
             named["ent_coef_loss"] = ent_coef_loss
-        numbers = th.stack([tensor.detach().reshape(()) for tensor in named.values()]).tolist()
-        return dict(zip(named, numbers, strict=True))
+        host_values = th.stack([tensor.detach().reshape(()) for tensor in named.values()]).tolist()
+        return dict(zip(named, host_values, strict=True))
 
     def _apply_gradients(
         self, actor_loss: th.Tensor, critic_loss: th.Tensor, value_loss: th.Tensor, ent_coef_loss: th.Tensor | None

@@ -14,7 +14,6 @@ from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, Schedule
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_maxent.common.ent_coef import parse_ent_coef
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sql.policies import (
@@ -150,7 +149,6 @@ class ContinuousSoftQLearning(SoftQLearning):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        parse_ent_coef(ent_coef)
         if value_n_particles < 1 or svgd_n_particles < 2:
             raise ValueError(
                 f"value_n_particles must be >= 1 and svgd_n_particles >= 2, got {value_n_particles} and {svgd_n_particles}"
@@ -196,14 +194,12 @@ class ContinuousSoftQLearning(SoftQLearning):
         if _init_setup_model:
             self._setup_model()
 
-    def _check_temperature_argument(self) -> None:
-        if parse_ent_coef(self.ent_coef).learnable:
+    def _check_temperature(self) -> None:
+        if self.temperature.learnable:
             raise ValueError(
                 "ent_coef='auto' needs the policy's entropy, which the SVGD sampler of continuous SoftQLearning "
                 "does not have in closed form: use a float ent_coef (the inverse reward scale)"
             )
-
-    def _check_temperature(self) -> None:
         if self.temperature.item() <= 0.0:
             raise ValueError("continuous SoftQLearning needs ent_coef > 0 (the soft value divides by it)")
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import epsilon_greedy_entropy, parse_ent_coef
+from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
 from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
 from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
 from sb3_maxent.sql.sql import SoftQLearning
@@ -148,7 +148,6 @@ class DiscreteSoftQLearning(SoftQLearning):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        parse_ent_coef(ent_coef)
         if loss not in ("mse", "huber"):
             raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
         if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):

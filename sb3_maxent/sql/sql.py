@@ -84,19 +84,20 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         check_policy_class(type(self), self.policy_class, (self.policy_base,))
-        self._check_temperature_argument()
-        super()._setup_model()
-        self._create_aliases()
-        online, target = self._online_and_target()
-        # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
-        self.batch_norm_stats = get_parameters_by_name(online, ["running_"])
-        self.batch_norm_stats_target = get_parameters_by_name(target, ["running_"])
+        # the temperature first: a malformed or unusable ent_coef fails before any network is built
+        self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
         self.temperature = Temperature(
             self.ent_coef, self._target_entropy_argument(), self.action_space, self.device, self.lr_schedule(1)
         )
         self.target_entropy = self.temperature.target_entropy
         self._check_temperature()
+        super()._setup_model()
+        self._create_aliases()
+        online, target = self._online_and_target()
+        # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
+        self.batch_norm_stats = get_parameters_by_name(online, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(target, ["running_"])
         if self.n_envs > 1 and self.n_envs > self.target_update_interval:
             warnings.warn(
                 "The number of environments used is greater than the target network update interval "
@@ -105,11 +106,8 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
                 stacklevel=2,
             )
 
-    def _check_temperature_argument(self) -> None:
-        """Refuse an ``ent_coef`` the implementation cannot use, before anything is built."""
-
     def _check_temperature(self) -> None:
-        """Refuse a temperature the implementation cannot use, once it is parsed."""
+        """Refuse a temperature the implementation cannot use, before anything else is built."""
 
     def _target_entropy_argument(self) -> str | float:
         return "auto"
