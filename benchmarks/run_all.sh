@@ -19,5 +19,8 @@ python benchmarks/compare.py --env Pendulum-v1 --variants sql sacv1 sac --steps 
 python benchmarks/multigoal_plot.py
 # EntropyTargetCallback (issue 6)
 python benchmarks/compare.py --env Pendulum-v1 --variants sacv1_callback sacv1_alpha0.05 sacv1_alpha0.2 sac --steps 10000 --seeds 5 --eval-every 1000 --eval-episodes 5 --net-arch 64 64 --name Pendulum-v1_entropy_target
+# MuJoCo replication (issue 14): tables and PNGs from the finished runs only; `python benchmarks/mujoco_campaign.py
+# run` works through (and resumes) the runs themselves, `... status` says what is done and what is left
+python benchmarks/mujoco_campaign.py report
 # Tuning with rl_zoo3 (issue 7)
 python benchmarks/tuned_vs_default.py --algo soft_vi --env FrozenLake8x8-v1 --n-trials 30

@@ -1,0 +1,219 @@
+"""
+Tables and PNGs of the MuJoCo campaign (issue 14) from the raw JSON of finished runs; nothing is rerun.
+
+    python benchmarks/mujoco_campaign.py report      # or: python benchmarks/mujoco_report.py
+
+Statistics with rliable (Agarwal et al. 2021): interquartile mean (IQM) across seeds with stratified-bootstrap 95%
+confidence intervals, probability of improvement, performance profiles. Returns are not normalised across
+environments, so every statistic is per environment (one task: the bootstrap resamples runs).
+
+Writes ``benchmarks/results/mujoco.md`` and, per environment, ``mujoco_<env>.png`` (IQM learning curves with
+95% CI bands) and ``mujoco_<env>_profiles.png`` (performance profiles of the final returns).
+"""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPS = 2000  # bootstrap replications (rliable's default for profiles; enough for 95% CIs of 5 runs)
+FROM_STEP = 100_000  # the SACV1 target compares every evaluation from here on
+
+# Published figures, labelled as what they are (not our runs)
+REFERENCES = {
+    "HalfCheetah-v5": "rl-zoo's SAC at 1M steps: 9535 on HalfCheetah-v3 (one run, older gymnasium)",
+    "Hopper-v5": "rl-zoo's SAC at 1M steps: 2326 on Hopper-v3 (one run, older gymnasium)",
+    "Walker2d-v5": "rl-zoo's SAC at 1M steps: 3863 on Walker2d-v3 (one run, older gymnasium)",
+}
+EXPERIMENTS = {
+    "SACV1 vs SB3 SAC (same arguments)": ("sacv1", "sac", ["sacv1", "sac", "sac_zoo"]),
+    "Continuous SoftQLearning vs SB3 SAC (rl-zoo's entry)": ("sql", "sac_zoo", ["sql", "sac_zoo"]),
+}
+
+
+def load_runs(raw: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for path in sorted(raw.glob("*.json")):
+        run = json.loads(path.read_text())
+        runs[(run["env"], run["variant"])].append(run)
+    return runs
+
+
+def common_grid(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation steps shared by all runs, and the returns there, shape (n_runs, n_steps)."""
+    steps = sorted(set.intersection(*(set(run["eval_timesteps"]) for run in runs)))
+    returns = np.array(
+        [[dict(zip(run["eval_timesteps"], run["eval_returns"], strict=True))[t] for t in steps] for run in runs]
+    )
+    return np.array(steps), returns
+
+
+def iqm_with_ci(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IQM over runs at each column, and its 95% CI, shape (2, n_columns): scores (n_runs, n_columns)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    def per_column(matrix: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(matrix[:, [column]]) for column in range(matrix.shape[1])])
+
+    points, intervals = rly.get_interval_estimates(
+        {"x": scores},
+        per_column,
+        reps=REPS,
+        random_state=np.random.RandomState(0),  # noqa: NPY002 (rliable takes a RandomState)
+    )
+    return points["x"], intervals["x"]
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """P(X > Y) of final returns, with its 95% CI."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    points, intervals = rly.get_interval_estimates(
+        {"pair": (x[:, None], y[:, None])},
+        metrics.probability_of_improvement,
+        reps=REPS,
+        random_state=np.random.RandomState(0),
+    )
+    low, high = np.ravel(intervals["pair"])
+    return float(np.ravel(points["pair"])[0]), float(low), float(high)
+
+
+def steps_per_second(run: dict[str, Any]) -> float:
+    return run["timesteps"] / run["train_seconds"]
+
+
+def paired_speed_ratio(ours: list[dict[str, Any]], reference: list[dict[str, Any]]) -> tuple[float, int]:
+    """Median over seeds run by both of ours / reference steps/s, and how many pairs."""
+    by_seed = {run["seed"]: run for run in reference}
+    ratios = [steps_per_second(run) / steps_per_second(by_seed[run["seed"]]) for run in ours if run["seed"] in by_seed]
+    return (float(np.median(ratios)) if ratios else float("nan")), len(ratios)
+
+
+def plot_curves(env: str, curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for variant, (steps, points, intervals) in curves.items():
+        axis.plot(steps, points, label=variant)
+        axis.fill_between(steps, intervals[0], intervals[1], alpha=0.2)
+    axis.set(title=f"{env}: IQM return, 95% bootstrap CI", xlabel="environment steps", ylabel="return")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_profiles(env: str, finals: dict[str, np.ndarray], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library as rly
+
+    everything = np.concatenate(list(finals.values()))
+    thresholds = np.linspace(everything.min(), everything.max(), 50)
+    profiles, intervals = rly.create_performance_profile({k: v[:, None] for k, v in finals.items()}, thresholds, reps=REPS)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for variant in finals:
+        axis.plot(thresholds, profiles[variant], label=variant)
+        axis.fill_between(thresholds, intervals[variant][0], intervals[variant][1], alpha=0.2)
+    axis.set(title=f"{env}: fraction of runs with final return > tau", xlabel="tau", ylabel="fraction of runs")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def experiment_section(title: str, ours: str, reference: str, variants: list[str], runs: dict, results: Path) -> list[str]:
+    lines = [f"### {title}", ""]
+    envs = sorted({env for env, variant in runs if variant in (ours, reference)})
+    if not envs:
+        return [*lines, "No finished runs yet.", ""]
+    for env in envs:
+        present = [variant for variant in variants if runs.get((env, variant))]
+        curves, finals, rows = {}, {}, []
+        for variant in present:
+            steps, returns = common_grid(runs[(env, variant)])
+            points, intervals = iqm_with_ci(returns)
+            curves[variant] = (steps, points, intervals)
+            finals[variant] = returns[:, -1]
+            speeds = [steps_per_second(run) for run in runs[(env, variant)]]
+            rows.append(
+                f"| {variant} | {len(returns)} | {steps[-1]:,} | {points[-1]:.0f} [{intervals[0][-1]:.0f}, "
+                f"{intervals[1][-1]:.0f}] | {np.median(speeds):.1f} |"
+            )
+        lines += [
+            f"#### {env}",
+            "",
+            "| variant | seeds | steps | IQM final return [95% CI] | median steps/s |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+        if env in REFERENCES:
+            lines += [f"Published reference: {REFERENCES[env]}.", ""]
+        lines += target_lines(env, ours, reference, curves, finals, runs)
+        name = f"mujoco_{env}_{ours}_vs_{reference}"
+        plot_curves(env, curves, results / f"{name}.png")
+        plot_profiles(env, finals, results / f"{name}_profiles.png")
+        lines += [f"![{env} learning curves]({name}.png) ![{env} performance profiles]({name}_profiles.png)", ""]
+    return lines
+
+
+def target_lines(env: str, ours: str, reference: str, curves: dict, finals: dict, runs: dict) -> list[str]:
+    if ours not in curves or reference not in curves:
+        return [f"Targets: not evaluated ({ours} and {reference} both need finished runs).", ""]
+    lines = []
+    ours_steps, ours_iqm, _ = curves[ours]
+    reference_steps, reference_iqm, reference_ci = curves[reference]
+    shared = [t for t in ours_steps if t >= FROM_STEP and t in set(reference_steps)]
+    if ours == "sacv1" and shared:
+        ours_at = dict(zip(ours_steps, ours_iqm, strict=True))
+        lower_at = dict(zip(reference_steps, reference_ci[0], strict=True))
+        below = [t for t in shared if ours_at[t] < lower_at[t]]
+        verdict = "met" if not below else f"NOT met at {', '.join(f'{t:,}' for t in below)}"
+        lines.append(
+            f"- Target (SACV1's IQM at every evaluation from {FROM_STEP:,} steps >= SAC's, or inside SAC's 95% CI): "
+            f"{verdict} ({len(shared)} evaluations)."
+        )
+    elif ours == "sql":
+        ratio = ours_iqm[-1] / reference_iqm[-1] if reference_iqm[-1] else float("nan")
+        met = "met" if ours_iqm[-1] >= reference_iqm[-1] else "NOT met"
+        target = f"target (>= SAC's IQM) {met}" if env.startswith("Swimmer") else "reported, no target"
+        lines.append(f"- Final IQM ratio SQL / SAC: {ratio:.2f} ({target}).")
+    probability, low, high = probability_of_improvement(finals[ours], finals[reference])
+    lines.append(f"- Probability that a {ours} run ends above a {reference} run: {probability:.2f} [{low:.2f}, {high:.2f}].")
+    ratio, pairs = paired_speed_ratio(runs[(env, ours)], runs[(env, reference)])
+    speed_target = " (target >= 1.0: " + ("met" if ratio >= 1.0 else "NOT met") + ")" if ours == "sacv1" else ""
+    lines.append(f"- Steps/s {ours} / {reference}, median over {pairs} paired seeds: {ratio:.2f}{speed_target}.")
+    return [*lines, ""]
+
+
+def report(raw: Path, results: Path) -> None:
+    runs = load_runs(raw)
+    lines = [
+        "## MuJoCo replication (issue 14)",
+        "",
+        "Generated by `python benchmarks/mujoco_campaign.py report` from `benchmarks/results/raw/mujoco/` "
+        f"({sum(len(v) for v in runs.values())} finished runs). Evaluation every 10k steps, 10 deterministic episodes "
+        "on a separate environment; IQM across seeds with rliable's stratified-bootstrap 95% CIs. Steps/s exclude "
+        "evaluation and checkpoints; compare them only between runs of the same machine (each raw file lists its "
+        "machines).",
+        "",
+    ]
+    for title, (ours, reference, variants) in EXPERIMENTS.items():
+        lines += experiment_section(title, ours, reference, variants, runs, results)
+    (results / "mujoco.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    report(HERE / "results" / "raw" / "mujoco", HERE / "results")
