@@ -63,7 +63,7 @@ def iqm_with_ci(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         {"x": scores},
         per_column,
         reps=REPS,
-        random_state=np.random.RandomState(0),  # noqa: NPY002 (rliable takes a RandomState)
+        random_state=np.random.RandomState(0),
     )
     return points["x"], intervals["x"]
 
