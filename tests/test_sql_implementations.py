@@ -69,3 +69,10 @@ def test_load_without_an_environment_picks_by_the_saved_policy(tmp_path, env):
 def test_the_public_name_is_not_built_directly():
     with pytest.raises(TypeError, match="implementations"):
         SoftQLearning.__init__(object.__new__(SoftQLearning), "MlpPolicy", IdentityEnv(3))
+
+
+def test_a_policy_class_of_the_other_action_type_is_named():
+    with pytest.raises(TypeError, match="made for another action space"):
+        SoftQLearning(SoftQPolicy, IdentityEnvBox(-1, 1), ent_coef=0.1)
+    with pytest.raises(TypeError, match="made for another action space"):
+        SoftQLearning(ContinuousSoftQPolicy, IdentityEnv(3))

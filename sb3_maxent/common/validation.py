@@ -155,7 +155,14 @@ def check_policy_class(algorithm: type, policy_class: type, expected: tuple[type
     """
     if isinstance(policy_class, type) and issubclass(policy_class, expected):
         return
-    name = f"{getattr(policy_class, '__module__', '?')}.{getattr(policy_class, '__qualname__', policy_class)}"
-    owner = _ALGORITHM_OF_POLICY_MODULE.get(getattr(policy_class, "__module__", ""))
+    module = getattr(policy_class, "__module__", "")
+    name = f"{module}.{getattr(policy_class, '__qualname__', policy_class)}"
+    if module.rpartition(".")[0] == algorithm.__module__.rpartition(".")[0]:
+        # a policy of the same package: made for the other action type (SoftQLearning's two implementations)
+        raise TypeError(
+            f"{algorithm.__name__} cannot use the policy {name}, which is made for another action space: "
+            "pass 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' and the right one is chosen"
+        )
+    owner = _ALGORITHM_OF_POLICY_MODULE.get(module)
     hint = f": it belongs to {owner}, so a model saved by {owner} loads with {owner}.load()" if owner else ""
     raise TypeError(f"{algorithm.__name__} cannot use the policy {name}{hint}")
