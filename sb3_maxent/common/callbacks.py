@@ -67,8 +67,9 @@ class EntropyTargetCallback(BaseCallback):
     (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
     :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments.
 
-    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions,
-        :math:`0.98\\log|\\mathcal A|` for ``Discrete``), a float,
+    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions, the
+        entropy of SB3 DQN's final epsilon-greedy policy for ``Discrete``, as the algorithms), a float (checked
+        against the model's action space as the algorithms check theirs),
         or a function of SB3's ``progress_remaining`` (see :func:`linear_target_schedule`,
         :func:`exponential_target_schedule`) to anneal the entropy over training
     :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
