@@ -121,6 +121,13 @@ def test_exploration_final_eps_sets_the_target_entropy_of_dqns_exploration():
         SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, exploration_final_eps=0.02)
 
 
+def test_a_model_made_with_exploration_final_eps_saves_and_loads(tmp_path):
+    model = SoftQLearning("MlpPolicy", IdentityEnv(4), exploration_final_eps=0.02, policy_kwargs=dict(SMALL))
+    model.save(tmp_path / "model.zip")
+    loaded = SoftQLearning.load(tmp_path / "model.zip")
+    assert loaded.target_entropy == model.target_entropy and loaded.exploration_final_eps == 0.02
+
+
 def test_many_envs_warn_as_dqn_does():
     from stable_baselines3.common.env_util import make_vec_env
 

@@ -197,10 +197,12 @@ class DiscreteSoftQLearning(SoftQLearning):
         epsilon = self.exploration_final_eps
         if epsilon is None:
             return self.target_entropy
-        if self.target_entropy != "auto":
-            raise ValueError("pass target_entropy or exploration_final_eps (which sets it), not both")
         assert isinstance(self.action_space, spaces.Discrete)
-        return epsilon_greedy_entropy(epsilon, int(self.action_space.n))
+        from_epsilon = epsilon_greedy_entropy(epsilon, int(self.action_space.n))
+        # a loaded model carries the target it resolved to
+        if self.target_entropy not in ("auto", from_epsilon):
+            raise ValueError("pass target_entropy or exploration_final_eps (which sets it), not both")
+        return from_epsilon
 
     def _create_aliases(self) -> None:
         self.q_net = self.policy.q_net
