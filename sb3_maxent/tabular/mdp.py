@@ -270,7 +270,8 @@ def _expected_rewards(
         flat = rewards.reshape(n_states * n_actions, n_states)
         coo = matrix.tocoo()
         per_entry = coo.data * flat[coo.row, coo.col]
-        expected = np.bincount(coo.row, weights=per_entry, minlength=n_states * n_actions).reshape(n_states, n_actions)
+        weighted_counts = np.bincount(coo.row, weights=per_entry, minlength=n_states * n_actions)  # float64 with weights
+        expected = weighted_counts.astype(np.float64, copy=False).reshape(n_states, n_actions)
     else:
         raise ValueError(
             f"rewards must have shape (S, A) = {(n_states, n_actions)} or (S, A, S) = {(n_states, n_actions, n_states)}, "

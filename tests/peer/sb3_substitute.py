@@ -15,10 +15,10 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 SUBSTITUTES = {"SAC": ("sac", "sb3_maxent", "SACV1"), "DQN": ("dqn", "sb3_maxent", "SoftQLearning")}
 ALLOWLIST = Path(__file__).with_name("allowlist.toml")
