@@ -21,6 +21,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPS = 2000  # bootstrap replications (rliable's default for profiles; enough for 95% CIs of 5 runs)
 FROM_STEP = 100_000  # the SACV1 target compares every evaluation from here on
+MIN_SEEDS = 3  # fewer runs per variant give no confidence interval worth a verdict
 
 # Published figures, labelled as what they are (not our runs)
 REFERENCES = {
@@ -171,6 +172,15 @@ def experiment_section(title: str, ours: str, reference: str, variants: list[str
 def target_lines(env: str, ours: str, reference: str, curves: dict, finals: dict, runs: dict) -> list[str]:
     if ours not in curves or reference not in curves:
         return [f"Targets: not evaluated ({ours} and {reference} both need finished runs).", ""]
+    seeds = (len(finals[ours]), len(finals[reference]))
+    if min(seeds) < MIN_SEEDS:
+        ratio, pairs = paired_speed_ratio(runs[(env, ours)], runs[(env, reference)])
+        return [
+            f"- Targets not judged yet: {seeds[0]} {ours} and {seeds[1]} {reference} runs (a verdict needs at least "
+            f"{MIN_SEEDS} of each; the CIs above are degenerate below that).",
+            f"- Steps/s {ours} / {reference}, median over {pairs} paired seeds: {ratio:.2f} (not judged either).",
+            "",
+        ]
     lines = []
     ours_steps, ours_iqm, _ = curves[ours]
     reference_steps, reference_iqm, reference_ci = curves[reference]
