@@ -22,6 +22,7 @@ import pytest
 
 SUBSTITUTES = {"SAC": ("sac", "sb3_maxent", "SACV1"), "DQN": ("dqn", "sb3_maxent", "SoftQLearning")}
 ALLOWLIST = Path(__file__).with_name("allowlist.toml")
+TIMING_TESTS = ("test_fps_logger",)
 
 
 def _substitute() -> tuple[str, type, type]:
@@ -90,6 +91,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         (kept if _exercises(item, name, ours) else dropped).append(item)
     for item in kept:
+        if item.name.startswith(TIMING_TESTS):
+            # wall-clock assertions: SB3's own DQN fails them too on a loaded machine, so they get two retries
+            item.add_marker(pytest.mark.flaky(reruns=2))
         reason = allowed.pop(_short_id(item), None)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=f"allow-list: {reason}", strict=True))
