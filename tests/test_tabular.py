@@ -174,6 +174,8 @@ def valid_arrays():
     [
         (lambda p, r: (p * np.array([[[-1, 2]]]), r), "must be >= 0"),
         (lambda p, r: (p * 0.9, r), "sums to 0.9"),
+        (lambda p, r: (p * 1.1, r), "sums to 1.1"),
+        (lambda p, r: (p * np.array([[[1.0, 1.2]]]), r), "sums to 1.1"),
         (lambda p, r: (p[:, :, :1], r), "shape"),
         (lambda p, r: (p, np.zeros((2, 3))), "rewards must have shape"),
         (lambda p, r: (p, np.array([[0.0, np.nan], [0.0, 0.0]])), "finite"),
@@ -185,6 +187,23 @@ def test_malformed_mdp_is_refused(mutate, message):
     transitions, rewards = mutate(*valid_arrays())
     with pytest.raises(ValueError, match=message):
         TabularMDP.from_arrays(transitions, rewards)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "message"),
+    [
+        ([(0.6, 0, 0.0, False), (0.6, 1, 0.0, False)], "sums to 1.2"),
+        ([(0.6, 0, 0.0, False), (0.6, 1, 0.0, True)], "sums to 1.2"),
+        ([(0.5, 0, 0.0, False)], "sums to 0.5"),
+        ([(1.5, 0, 0.0, False), (-0.5, 1, 0.0, False)], ">= 0"),
+    ],
+)
+def test_malformed_env_model_is_refused(outcomes, message):
+    # a toy-text model P[s][a] = [(p, s', r, done), ...]; a terminal outcome counts towards the row's mass too
+    model = {s: {a: [(1.0, 1, 0.0, False)] for a in range(2)} for s in range(2)}
+    model[1][0] = outcomes
+    with pytest.raises(ValueError, match=message):
+        TabularMDP._from_model(model, n_states=2, n_actions=2, atol=1e-8)
 
 
 @pytest.mark.parametrize(
