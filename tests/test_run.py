@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import HerReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import BitFlippingEnv, FakeImageEnv, IdentityEnvBox
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -19,7 +21,17 @@ SMALL = dict(net_arch=[32, 32])
 @pytest.mark.parametrize("ent_coef", ["auto", 0.01, "auto_0.01", 0.0])
 def test_ent_coef(ent_coef):
     model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, ent_coef=ent_coef, policy_kwargs=SMALL)
+    initial = model.temperature.item()
     model.learn(80)
+    if isinstance(ent_coef, float):
+        # a fixed temperature stays what was asked for, and is what the step used
+        assert model.temperature.item() == pytest.approx(ent_coef)
+        assert model.log_ent_coef is None and model.ent_coef_tensor.item() == pytest.approx(ent_coef)
+    else:
+        # "auto" starts at 1 and "auto_0.01" at 0.01 (SB3's rule), then moves by the dual steps
+        assert initial == pytest.approx(1.0 if ent_coef == "auto" else 0.01)
+        assert model.log_ent_coef.requires_grad and model.temperature.item() != initial
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.temperature.item(), rel=0.05)
 
 
 @pytest.mark.parametrize("n_critics", [1, 3])
@@ -67,16 +79,43 @@ def test_multi_env_and_gradient_steps_minus_one():
 
 
 def test_sde_and_action_noise():
-    SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, use_sde=True, sde_sample_freq=4, policy_kwargs=SMALL).learn(80)
-    noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, use_sde=True, sde_sample_freq=4, policy_kwargs=SMALL)
+    model.learn(80)
+    assert isinstance(model.actor.action_dist, StateDependentNoiseDistribution)
+    # gSDE: the exploration noise is a function of the state, fixed between resets
+    obs = np.tile(model.observation_space.sample(), (2, 1))
+    first, _ = model.predict(obs)
+    again, _ = model.predict(obs)
+    np.testing.assert_array_equal(first, again)
+    model.actor.reset_noise()
+    resampled, _ = model.predict(obs)
+    assert not np.array_equal(first, resampled)
+
+    class CountingNoise(NormalActionNoise):
+        calls = 0
+
+        def __call__(self):
+            CountingNoise.calls += 1
+            return super().__call__()
+
+    noise = CountingNoise(np.zeros(1), 0.1 * np.ones(1))
     SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, action_noise=noise, policy_kwargs=SMALL).learn(80)
+    assert CountingNoise.calls == 80  # added to every collected action, as in SB3's SAC
 
 
 def test_train_freq_in_episodes_and_n_step_returns():
-    SACV1("MlpPolicy", IdentityEnvBox(ep_length=20), learning_starts=20, train_freq=(1, "episode"), policy_kwargs=SMALL).learn(
-        60
+    model = SACV1(
+        "MlpPolicy", IdentityEnvBox(ep_length=20), learning_starts=20, train_freq=(1, "episode"), policy_kwargs=SMALL
     )
-    SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, n_steps=3, policy_kwargs=SMALL).learn(80)
+    model.learn(60)
+    # three episodes of 20 steps; a gradient step after the second and the third (past learning_starts)
+    assert model._n_updates == 2
+    model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, n_steps=3, gamma=0.9, policy_kwargs=SMALL)
+    model.learn(80)
+    # Pendulum never terminates: every sampled transition is a 3-step return with discount gamma^3
+    assert isinstance(model.replay_buffer, NStepReplayBuffer) and model._n_updates == 30
+    discounts = model.replay_buffer.sample(32).discounts
+    th.testing.assert_close(discounts, th.full_like(discounts, 0.9**3))
 
 
 def test_dict_observations_multi_input_policy():

@@ -8,6 +8,7 @@ import torch as th
 from scipy.integrate import quad
 from stable_baselines3.common.envs import BitFlippingEnv, IdentityEnvBox
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.torch_layers import CombinedExtractor
 
 from sb3_maxent import SoftQLearning
 from sb3_maxent.envs.multigoal import MultiGoalEnv
@@ -107,9 +108,17 @@ def test_run_save_load(tmp_path, n_critics):
 
 def test_dict_observations():
     env = BitFlippingEnv(n_bits=3, continuous=True)
-    SoftQLearning(
+    model = SoftQLearning(
         "MultiInputPolicy", env, ent_coef=0.1, learning_starts=30, train_freq=1, policy_kwargs={"net_arch": [16]}
-    ).learn(60)
+    )
+    assert isinstance(model.critic.features_extractor, CombinedExtractor)
+    sampler_before = [p.detach().clone() for p in model.actor.parameters()]
+    model.learn(60)
+    assert model._n_updates == 30
+    assert all(not th.equal(b, a) for b, a in zip(sampler_before, model.actor.parameters(), strict=True))
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs)
+    assert env.action_space.contains(action)
 
 
 @pytest.mark.parametrize(

@@ -142,9 +142,25 @@ def test_multi_env_dict_observations_and_evaluate_policy():
     env = make_vec_env("CartPole-v1", n_envs=2)
     model = SoftQLearning("MlpPolicy", env, learning_starts=30, target_update_interval=2, policy_kwargs=SMALL)
     model.learn(100)
-    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=2)
-    assert mean_return > 0
-    SoftQLearning("MultiInputPolicy", SimpleMultiObsEnv(random_start=False), learning_starts=30, policy_kwargs=SMALL).learn(60)
+    # collection and update counts over 2 envs are exactly DQN's with the same settings
+    dqn = DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), learning_starts=30, target_update_interval=2)
+    dqn.learn(100)
+    assert model._n_updates > 0
+    assert (model.num_timesteps, model.replay_buffer.size(), model._n_updates) == (
+        dqn.num_timesteps,
+        dqn.replay_buffer.size(),
+        dqn._n_updates,
+    )
+    episode_returns, episode_lengths = evaluate_policy(model, env, n_eval_episodes=4, return_episode_rewards=True)
+    assert len(episode_returns) == 4 and episode_returns == [float(length) for length in episode_lengths]  # +1 a step
+
+    multi_obs_env = SimpleMultiObsEnv(random_start=False)
+    model = SoftQLearning("MultiInputPolicy", multi_obs_env, learning_starts=30, policy_kwargs=SMALL)
+    model.learn(60)
+    assert model._n_updates > 0
+    obs, _ = multi_obs_env.reset()
+    action, _ = model.predict(obs)
+    assert multi_obs_env.action_space.contains(int(action))
 
 
 @pytest.mark.parametrize("ent_coef", [0.3, "auto"])
