@@ -112,10 +112,11 @@ def test_train_freq_in_episodes_and_n_step_returns():
     assert model._n_updates == 2
     model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=50, n_steps=3, gamma=0.9, policy_kwargs=SMALL)
     model.learn(80)
-    # Pendulum never terminates: every sampled transition is a 3-step return with discount gamma^3
+    # Pendulum does not end within 80 steps: a transition is a 3-step return with discount gamma^3, except the
+    # last two, whose window the buffer cuts at its newest entry
     assert isinstance(model.replay_buffer, NStepReplayBuffer) and model._n_updates == 30
-    discounts = model.replay_buffer.sample(32).discounts
-    th.testing.assert_close(discounts, th.full_like(discounts, 0.9**3))
+    discounts = model.replay_buffer._get_samples(np.arange(80)).discounts.flatten()
+    th.testing.assert_close(discounts, th.tensor([0.9**3] * 78 + [0.9**2, 0.9]))
 
 
 def test_dict_observations_multi_input_policy():
