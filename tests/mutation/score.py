@@ -1,0 +1,83 @@
+"""
+The mutation score of the last ``mutmut run``, by module, with the surviving mutants not listed as equivalent.
+
+Score = killed / (all checked - equivalent). A mutant that no selected test reaches ("no tests") counts as
+surviving: nothing would catch it. ``equivalent.toml`` lists the mutants that cannot change behaviour, each with
+the reason (for example a default argument passed explicitly with its default value).
+
+    python tests/mutation/score.py [--target 90] [--survivors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from mutmut.stats import status_by_exit_code
+
+ROOT = Path(__file__).resolve().parents[2]
+EQUIVALENT = Path(__file__).with_name("equivalent.toml")
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+SURVIVED = {"survived", "no tests"}
+
+
+def mutant_statuses(mutants: Path) -> dict[str, str]:
+    statuses = {}
+    for meta in mutants.rglob("*.py.meta"):
+        for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            statuses[name] = status_by_exit_code[exit_code]
+    return statuses
+
+
+def equivalent_mutants() -> dict[str, str]:
+    entries = tomllib.loads(EQUIVALENT.read_text()).get("equivalent", []) if EQUIVALENT.exists() else []
+    return {entry["mutant"]: entry["reason"] for entry in entries}
+
+
+def module_of(mutant: str) -> str:
+    return mutant.split(".x_")[0].split(".xǁ")[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", type=float, default=90.0, help="fail below this score (percent)")
+    parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    args = parser.parse_args()
+
+    statuses = mutant_statuses(ROOT / "mutants")
+    equivalent = equivalent_mutants()
+    stale = sorted(name for name in equivalent if statuses.get(name) not in SURVIVED)
+    unchecked = sorted(name for name, status in statuses.items() if status not in KILLED | SURVIVED)
+    counted = {name: status for name, status in statuses.items() if name not in equivalent and name not in unchecked}
+
+    by_module: dict[str, Counter] = defaultdict(Counter)
+    for name, status in counted.items():
+        by_module[module_of(name)]["killed" if status in KILLED else "survived"] += 1
+    print(f"{'module':34} {'killed':>7} {'survived':>9} {'score':>7}")
+    for module, counts in sorted(by_module.items()):
+        total = counts["killed"] + counts["survived"]
+        print(f"{module:34} {counts['killed']:7d} {counts['survived']:9d} {100 * counts['killed'] / total:6.1f}%")
+    killed = sum(counts["killed"] for counts in by_module.values())
+    total = len(counted)
+    score = 100 * killed / max(total, 1)
+    print(f"{'all':34} {killed:7d} {total - killed:9d} {score:6.1f}%")
+    print(f"{len(equivalent)} equivalent (equivalent.toml), {len(unchecked)} not checked or suspicious")
+
+    survivors = sorted(name for name, status in counted.items() if status in SURVIVED)
+    if args.survivors:
+        print("\n".join(f"  {name} ({counted[name]})" for name in survivors))
+    if stale:
+        print(f"equivalent.toml lists mutants that were killed or not generated: {stale}")
+        return 1
+    if score < args.target:
+        print(f"score {score:.1f}% is below the target {args.target}%")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
