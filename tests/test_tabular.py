@@ -249,3 +249,97 @@ def test_evaluating_the_optimal_policy_gives_back_its_values():
         np.testing.assert_allclose(evaluated.values, model.values, atol=1e-8)
     uniform = model.evaluate_policy_table(np.full((16, 4), 0.25))
     assert np.all(uniform.values <= model.values + 1e-10)
+
+
+def test_refusals_name_the_environment():
+    with pytest.raises(ValueError, match=r"^CartPole-v1 exposes no transition model"):
+        SoftValueIteration("TabularPolicy", gym.make("CartPole-v1"))
+
+    class NoModel(gym.Env):
+        observation_space = gym.spaces.Discrete(2)
+        action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(ValueError, match=r"^NoModel exposes no transition model"):
+        SoftValueIteration("TabularPolicy", NoModel())
+
+
+def _random_mdp(seed=0, n_states=30, n_actions=3):
+    rng = np.random.default_rng(seed)
+    return TabularMDP.from_arrays(
+        rng.dirichlet(np.ones(n_states), size=(n_states, n_actions)), rng.normal(size=(n_states, n_actions))
+    )
+
+
+def _optimality_residual(mdp, q_values, gamma, alpha):
+    from sb3_maxent.tabular import soft_bellman_backup
+
+    return float(np.max(np.abs(soft_bellman_backup(mdp, q_values, gamma, alpha) - q_values)))
+
+
+@pytest.mark.parametrize("evaluation", ["direct", "gmres", "iterative"])
+@pytest.mark.parametrize("tol", [1e-3, 1e-9])
+def test_policy_iteration_meets_its_tolerance_and_counts_its_work(evaluation, tol):
+    from sb3_maxent.tabular import soft_policy_iteration
+
+    mdp, gamma, alpha = _random_mdp(), 0.9, 0.3
+    result = soft_policy_iteration(mdp, gamma, alpha, tol=tol, evaluation=evaluation, keep_history=True)
+    # the reported residual is the soft Bellman optimality residual of the returned Q, at most tol
+    assert result.converged and result.residual == pytest.approx(_optimality_residual(mdp, result.q_values, gamma, alpha))
+    assert result.residual <= tol
+    # one evaluated policy per improvement step, each followed by one backup (the residual check)
+    assert result.iterations == len(result.history) >= 2
+    np.testing.assert_array_equal(result.history[-1], result.q_values)
+    if evaluation == "direct":
+        assert result.sweeps == result.iterations  # a sparse LU solve has no mat-vec sweeps
+    else:
+        assert result.sweeps > 2 * result.iterations  # every evaluation iterates
+    assert not soft_policy_iteration(mdp, gamma, alpha, tol=tol, evaluation=evaluation).history
+
+
+def test_policy_iteration_starts_from_the_given_policy_and_stops_at_max_iter():
+    from sb3_maxent.common.soft_bellman import soft_greedy_policy
+    from sb3_maxent.tabular import soft_policy_evaluation, soft_policy_iteration
+
+    mdp, gamma, alpha = _random_mdp(1), 0.9, 0.3
+    optimum = soft_policy_iteration(mdp, gamma, alpha, tol=1e-10)
+    # from the optimal policy, the first evaluation already satisfies the optimality equation
+    warm = soft_policy_iteration(mdp, gamma, alpha, tol=1e-8, policy_init=soft_greedy_policy(optimum.q_values, alpha))
+    assert warm.iterations == 1 and warm.converged
+    # max_iter = 1 from the uniform policy: exactly its evaluation, not converged, with a warning
+    with pytest.warns(ConvergenceWarning):
+        one_step = soft_policy_iteration(mdp, gamma, alpha, tol=1e-10, max_iter=1)
+    uniform = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
+    np.testing.assert_allclose(one_step.q_values, soft_policy_evaluation(mdp, uniform, gamma, alpha).q_values, atol=1e-9)
+    assert one_step.iterations == 1 and not one_step.converged and one_step.residual > 1e-10
+    # the default tolerance is 1e-8
+    assert soft_policy_iteration(mdp, gamma, alpha).residual <= 1e-8 < one_step.residual
+
+
+def test_acting_logs_the_rollout_statistics():
+    from stable_baselines3.common.logger import Logger
+
+    class Recorder(Logger):
+        def __init__(self):
+            super().__init__(folder=None, output_formats=[])
+            self.dumps = []
+
+        def dump(self, step=0):
+            self.dumps.append((step, dict(self.name_to_value)))
+            super().dump(step)
+
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=1e-3, seed=0)
+    recorder = Recorder()
+    model.set_logger(recorder)
+    model.learn(60, log_interval=2)
+    # a dump every 2 episodes (the solved, nearly greedy policy needs 6 steps an episode); the first also carries
+    # the solve's statistics
+    _, solved = recorder.dumps[0]
+    assert solved["train/converged"] == 1 and solved["train/iterations"] == model.iterations
+    assert solved["train/ent_coef"] == 1e-3 and solved["train/residual"] == model.residual
+    acting = recorder.dumps
+    assert len(acting) == model._episode_num // 2 >= 3
+    for step, values in acting:
+        assert values["time/total_timesteps"] == step and values["time/episodes"] % 2 == 0
+        assert values["rollout/ep_rew_mean"] == 1.0 and values["rollout/ep_len_mean"] == 6.0
+        assert values["time/fps"] > 0

@@ -242,8 +242,15 @@ def _model_and_spaces(env: Any) -> tuple[Any, spaces.Space, spaces.Space]:
 
 
 def _env_name(env: Any) -> str:
+    """The environment's id (``CartPole-v1``) or class name, seen through wrappers and VecEnvs."""
+    if isinstance(env, VecEnv):
+        # the user named the environment, not the DummyVecEnv SB3 wrapped it in
+        spec = env.get_attr("spec", indices=[0])[0]
+        if spec is not None:
+            return spec.id
+        return env.get_attr("unwrapped", indices=[0])[0].__class__.__name__
     spec = getattr(env, "spec", None) or getattr(getattr(env, "unwrapped", None), "spec", None)
-    return spec.id if spec is not None else type(env).__name__
+    return spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
 
 
 def _check_probabilities(matrix: sp.csr_matrix, atol: float, allow_termination: bool = False) -> None:

@@ -1,0 +1,82 @@
+"""Each policy class on its own, as SB3 users use them: ``policy.save`` / ``Policy.load``, and every alias builds."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv, IdentityEnvBox, SimpleMultiObsEnv
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
+
+from sb3_maxent import SACV1, SoftQLearning
+
+# SB3 adds keys to the policy_kwargs it is given (use_sde): each model gets its own copy
+SMALL = {"net_arch": [16]}
+
+
+def build(algorithm, env, policy="MlpPolicy", **kwargs):
+    return algorithm(policy, env, learning_starts=0, policy_kwargs=dict(SMALL), seed=0, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "env", "kwargs"),
+    [
+        (SACV1, IdentityEnvBox(-1, 1), {}),
+        (SoftQLearning, IdentityEnv(3), {"ent_coef": 0.4}),
+        (SoftQLearning, IdentityEnvBox(-1, 1), {"ent_coef": 0.4}),
+    ],
+    ids=["sacv1", "sql-discrete", "sql-continuous"],
+)
+def test_policy_save_load_round_trip(tmp_path, algorithm, env, kwargs):
+    model = build(algorithm, env, **kwargs)
+    model.learn(20)
+    model.policy.save(tmp_path / "policy.pth")
+    loaded = type(model.policy).load(tmp_path / "policy.pth")
+    # the same architecture, rebuilt from the saved constructor parameters
+    assert loaded._get_constructor_parameters().keys() == model.policy._get_constructor_parameters().keys()
+    for key, value in model.policy._get_constructor_parameters().items():
+        if key not in ("lr_schedule", "optimizer_class", "features_extractor_class", "activation_fn"):
+            assert repr(getattr(loaded, key, value)) == repr(value), key
+    for (name, saved), (loaded_name, restored) in zip(
+        model.policy.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert name == loaded_name and th.equal(saved, restored), name
+    observations = np.stack([env.observation_space.sample() for _ in range(8)])
+    np.testing.assert_array_equal(
+        model.policy.predict(observations, deterministic=True)[0], loaded.predict(observations, deterministic=True)[0]
+    )
+
+
+def test_a_discrete_policy_loaded_alone_acts_greedily(tmp_path):
+    # as SB3's DQNPolicy, whose exploration belongs to the algorithm: alpha lives in SoftQLearning's temperature
+    model = build(SoftQLearning, IdentityEnv(3), ent_coef=0.4)
+    model.policy.save(tmp_path / "policy.pth")
+    loaded = type(model.policy).load(tmp_path / "policy.pth")
+    assert loaded.temperature is None
+    observations = np.arange(3).repeat(50)
+    greedy, _ = model.predict(observations, deterministic=True)
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=False)[0], greedy)
+    # while the model's own policy samples from softmax(Q / 0.4)
+    assert not np.array_equal(model.predict(observations, deterministic=False)[0], greedy)
+
+
+def features_extractor_of(policy):
+    owner = policy.q_net if hasattr(policy, "q_net") else policy.actor
+    return owner.features_extractor
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "continuous", "kwargs"),
+    [(SACV1, True, {}), (SoftQLearning, False, {"ent_coef": 0.3}), (SoftQLearning, True, {"ent_coef": 0.3})],
+    ids=["sacv1", "sql-discrete", "sql-continuous"],
+)
+def test_every_alias_builds_its_features_extractor(algorithm, continuous, kwargs):
+    images = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=not continuous)
+    cnn = algorithm("CnnPolicy", images, learning_starts=0, buffer_size=100, policy_kwargs=dict(SMALL), **kwargs)
+    assert isinstance(features_extractor_of(cnn.policy), NatureCNN)
+    cnn.learn(8)
+    dict_env = SimpleMultiObsEnv(random_start=False, discrete_actions=not continuous)
+    multi = algorithm("MultiInputPolicy", dict_env, learning_starts=0, buffer_size=100, policy_kwargs=dict(SMALL), **kwargs)
+    assert isinstance(features_extractor_of(multi.policy), CombinedExtractor)
+    mlp = algorithm("MlpPolicy", IdentityEnvBox(-1, 1) if continuous else IdentityEnv(2), policy_kwargs=dict(SMALL), **kwargs)
+    assert isinstance(features_extractor_of(mlp.policy), FlattenExtractor)
+    assert isinstance(mlp.action_space, gym.spaces.Box if continuous else gym.spaces.Discrete)
