@@ -343,3 +343,126 @@ def test_acting_logs_the_rollout_statistics():
         assert values["time/total_timesteps"] == step and values["time/episodes"] % 2 == 0
         assert values["rollout/ep_rew_mean"] == 1.0 and values["rollout/ep_len_mean"] == 6.0
         assert values["time/fps"] > 0
+
+
+def _dense_soft_evaluation(transitions, rewards, policy, gamma, alpha):
+    """V^pi from the dense linear system (I - gamma P_pi) V = r_pi + alpha H(pi), with 0 log 0 = 0."""
+    log_policy = np.log(policy, out=np.zeros_like(policy), where=policy > 0)
+    soft_rewards = (policy * (rewards - alpha * log_policy)).sum(axis=1)
+    p_pi = np.einsum("sa,sat->st", policy, transitions)
+    values = np.linalg.solve(np.eye(len(rewards)) - gamma * p_pi, soft_rewards)
+    return rewards + gamma * transitions @ values, values
+
+
+@pytest.mark.parametrize("method", ["direct", "gmres", "iterative"])
+@pytest.mark.parametrize("policy_kind", ["stochastic", "deterministic"])
+def test_soft_policy_evaluation_against_a_dense_solve(method, policy_kind):
+    from sb3_maxent.tabular import soft_policy_evaluation
+
+    rng = np.random.default_rng(3)
+    n_states, n_actions, gamma, alpha = 12, 3, 0.8, 0.7
+    transitions = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
+    rewards = rng.normal(size=(n_states, n_actions))
+    if policy_kind == "stochastic":
+        policy = rng.dirichlet(np.ones(n_actions), size=n_states)
+    else:  # zeros in the policy: their log-probabilities must not enter the entropy
+        policy = np.eye(n_actions)[rng.integers(n_actions, size=n_states)]
+    expected_q, expected_v = _dense_soft_evaluation(transitions, rewards, policy, gamma, alpha)
+    mdp = TabularMDP.from_arrays(transitions, rewards)
+    result = soft_policy_evaluation(mdp, policy, gamma, alpha, method=method, tol=1e-11)
+    np.testing.assert_allclose(result.values, expected_v, atol=1e-8)
+    np.testing.assert_allclose(result.q_values, expected_q, atol=1e-8)
+    # the residual is that of the evaluation equation V = sum_a pi (Q - alpha log pi), Q = r + gamma P V
+    log_policy = np.log(policy, out=np.zeros_like(policy), where=policy > 0)
+    implied = (policy * (result.q_values - alpha * log_policy)).sum(axis=1)
+    assert result.residual == pytest.approx(np.max(np.abs(implied - result.values)), abs=1e-15)
+    assert result.converged and result.residual <= 1e-9
+    # work: one LU solve; or one mat-vec per sweep / GMRES iteration
+    if method == "direct":
+        assert (result.iterations, result.sweeps) == (1, 0)
+    else:
+        assert result.iterations == result.sweeps > 5
+    if method == "iterative":
+        # the sweeps stop at the first change <= tol: gamma^k contraction, so about log(tol) / log(gamma) of them
+        values, sweeps = np.zeros(n_states), 0
+        p_pi = np.einsum("sa,sat->st", policy, transitions)
+        soft_rewards = (policy * (rewards - alpha * log_policy)).sum(axis=1)
+        while True:
+            new_values = soft_rewards + gamma * p_pi @ values
+            sweeps += 1
+            change, values = np.max(np.abs(new_values - values)), new_values
+            if change <= 1e-11:
+                break
+        assert result.sweeps == sweeps
+
+
+def test_soft_policy_evaluation_stops_at_max_iter_and_says_so():
+    from sb3_maxent.tabular import soft_policy_evaluation
+
+    mdp = _random_mdp(2)
+    uniform = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
+    short = soft_policy_evaluation(mdp, uniform, 0.99, 0.5, method="iterative", max_iter=5)
+    assert short.iterations == short.sweeps == 5 and not short.converged
+    with pytest.warns(ConvergenceWarning, match=r"^GMRES policy evaluation stopped after \d+ iterations \(info=\d+\)$"):
+        stopped = soft_policy_evaluation(mdp, uniform, 0.99, 0.5, method="gmres", tol=1e-30, max_iter=1)
+    # (converged still reports the evaluation equation's residual, at float64's precision, not GMRES's own goal)
+    assert stopped.sweeps >= 1
+    # the default tolerance, 1e-10
+    assert soft_policy_evaluation(mdp, uniform, 0.99, 0.5, method="iterative").residual <= 1e-9
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (lambda p: -p, r"^policy probabilities must be finite and >= 0$"),
+        (lambda p: np.where(p > 0.3, np.nan, p), r"^policy probabilities must be finite and >= 0$"),
+        (lambda p: p * 1.01, r"^each row of the policy must sum to 1$"),
+        (lambda p: p[:, :2], r"^policy must have shape \(n_states, n_actions\) = \(30, 3\), got \(30, 2\)$"),
+    ],
+)
+def test_malformed_policies_are_refused(policy, message):
+    from sb3_maxent.tabular import soft_policy_evaluation
+
+    mdp = _random_mdp()
+    uniform = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
+    with pytest.raises(ValueError, match=message):
+        soft_policy_evaluation(mdp, policy(uniform), 0.9, 0.5)
+    with pytest.raises(ValueError, match=r"^method must be 'direct', 'gmres' or 'iterative', got 'lu'$"):
+        soft_policy_evaluation(mdp, uniform, 0.9, 0.5, method="lu")
+    # a deterministic policy (zeros allowed) and rows within 1e-8 of 1 are accepted
+    soft_policy_evaluation(mdp, np.eye(3)[np.zeros(30, dtype=int)], 0.9, 0.5)
+    soft_policy_evaluation(mdp, uniform * (1 + 5e-9), 0.9, 0.5)
+
+
+def _chain_mdp(outcomes_by_state):
+    """One action; ``outcomes_by_state[s] = [(p, s', done), ...]``, as a toy-text model."""
+    model = {s: {0: [(p, s_next, 0.0, done) for p, s_next, done in outcomes]} for s, outcomes in enumerate(outcomes_by_state)}
+    return TabularMDP._from_model(model, n_states=len(outcomes_by_state), n_actions=1, atol=1e-8)
+
+
+def test_gamma_one_needs_every_state_to_reach_termination():
+    # 0 -> 1 -> 2 -> end; state 3 loops on itself and state 4 moves to 3: both trapped
+    trapped = [[(1.0, 1, False)], [(1.0, 2, False)], [(1.0, 0, True)], [(1.0, 3, False)], [(1.0, 3, False)]]
+    with pytest.raises(
+        ValueError,
+        match=r"^gamma = 1 needs every episode to end, but from state 3 \(2 states in all\) no terminal transition can be "
+        r"reached; use gamma < 1 or mark terminal states$",
+    ):
+        _chain_mdp(trapped).check_proper()
+    # edges count in their direction: 3 -> 0 reaches the end, while 4 only receives from... nobody, and leaks
+    proper = [
+        [(1.0, 1, False)],
+        [(1.0, 2, False)],
+        [(1.0, 0, True)],
+        [(1.0, 0, False)],
+        [(1 - 1e-6, 4, False), (1e-6, 0, True)],
+    ]
+    _chain_mdp(proper).check_proper()
+    # states that only the trapped ones lead to are not saved by it: 0 -> 3, 3 loops; 1 -> 0
+    one_way = [[(1.0, 3, False)], [(1.0, 0, False)], [(1.0, 0, True)], [(1.0, 3, False)], [(1.0, 2, False)]]
+    with pytest.raises(ValueError, match=r"from state 0 \(3 states in all\)"):
+        _chain_mdp(one_way).check_proper()
+    # a leak to termination within the tolerance of the row sums counts as no leak
+    tiny_leak = [[(1.0, 0, True)], [(1 - 5e-9, 1, False), (5e-9, 0, True)]]
+    with pytest.raises(ValueError, match=r"from state 1 \(1 states in all\)"):
+        _chain_mdp(tiny_leak).check_proper()
