@@ -156,6 +156,11 @@ def test_schedules():
     assert exponential(0.0) == pytest.approx(-2.0 + 4.0 * np.exp(-3.0))
     values = [exponential(p) for p in np.linspace(1, 0, 5)]
     assert np.all(np.diff(values) < 0)
+    # decay 5 by default
+    assert exponential_target_schedule(2.0, -2.0)(0.0) == pytest.approx(-2.0 + 4.0 * np.exp(-5.0))
+    for decay in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"^decay must be > 0, got {decay}$"):
+            exponential_target_schedule(2.0, -2.0, decay=decay)
 
 
 def test_refusals():

@@ -69,3 +69,34 @@ def test_nan_loss_on_finite_data_stops_training_with_the_loss_and_the_step():
 def test_unknown_policy_alias():
     with pytest.raises(ValueError, match="Policy"):
         SACV1("TransformerPolicy", gym.make("Pendulum-v1"))
+
+
+def test_non_finite_environment_data_is_counted_and_named():
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    from sb3_maxent import EnvironmentDataError
+    from sb3_maxent.common.validation import check_finite_environment_data, check_finite_losses
+
+    rewards = th.tensor([[1.0], [float("nan")], [float("inf")]])
+    observations = {"image": np.array([[0.0, np.inf]]), "step": th.tensor([[3]])}  # an integer tensor holds no NaN
+    expected = (
+        r"^the replay batch holds non-finite values \(2 in rewards, 1 in observations\): they come from the "
+        r"environment, not from training\. Find the step that produced them with "
+        r"stable_baselines3\.common\.vec_env\.VecCheckNan\(env, raise_exception=True\)\.$"
+    )
+    with pytest.raises(EnvironmentDataError, match=expected):
+        check_finite_environment_data("the replay batch", rewards=rewards, observations=observations, dones=None)
+    # finite data, integer arrays and None pass
+    check_finite_environment_data("x", rewards=th.zeros(3), actions=np.array([1, 2]), observations={"a": np.zeros(2)})
+
+    finite = ReplayBufferSamples(th.zeros(2, 1), th.zeros(2, 1), th.zeros(2, 1), th.zeros(2, 1), th.zeros(2, 1))
+    broken = finite._replace(next_observations=th.tensor([[0.0], [float("nan")]]))
+    with pytest.raises(EnvironmentDataError, match=r"^the replay batch holds non-finite values \(1 in next_observations\)"):
+        check_finite_losses({"critic_loss": float("nan")}, n_updates=3, num_timesteps=100, replay_data=broken)
+    with pytest.raises(
+        DivergenceError, match=r"^critic_loss is inf at gradient step 3 \(environment step 100\): training diverged\. "
+    ):
+        check_finite_losses(
+            {"actor_loss": 1.0, "critic_loss": float("inf")}, n_updates=3, num_timesteps=100, replay_data=finite
+        )
+    check_finite_losses({"actor_loss": 1.0}, n_updates=0, num_timesteps=0)

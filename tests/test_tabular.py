@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch as th
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -466,3 +467,80 @@ def test_gamma_one_needs_every_state_to_reach_termination():
     tiny_leak = [[(1.0, 0, True)], [(1 - 5e-9, 1, False), (5e-9, 0, True)]]
     with pytest.raises(ValueError, match=r"from state 1 \(1 states in all\)"):
         _chain_mdp(tiny_leak).check_proper()
+
+
+def test_tabular_policy_tables_and_sampling():
+    from sb3_maxent.tabular.policies import TabularSoftPolicy
+
+    policy = TabularSoftPolicy(gym.spaces.Discrete(2), gym.spaces.Discrete(3))
+    # before a solve: Q = 0 and the uniform policy
+    assert th_equal(policy.q_table, np.zeros((2, 3))) and policy.q_table.dtype == th.float64
+    np.testing.assert_allclose(policy.log_policy_table.numpy(), np.log(np.full((2, 3), 1 / 3)))
+    q_values = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    policy.set_q_values(q_values, ent_coef=0.5)
+    np.testing.assert_array_equal(policy.q_table.numpy(), q_values)
+    expected = np.exp(q_values / 0.5) / np.exp(q_values / 0.5).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.exp(policy.log_policy_table.numpy()), expected, atol=1e-12)
+    states = th.tensor([0] * 4000 + [1] * 4000)
+    th.manual_seed(0)
+    sampled = policy(states).numpy()  # forward samples, as predict(deterministic=False)
+    for state in (0, 1):
+        frequencies = np.bincount(sampled[states.numpy() == state], minlength=3) / 4000
+        np.testing.assert_allclose(frequencies, expected[state], atol=0.03)
+    np.testing.assert_array_equal(policy(states[[0, -1]], deterministic=True).numpy(), [1, 2])
+    with pytest.raises(ValueError, match=r"^a tabular policy needs Discrete observation and action spaces, got Box"):
+        TabularSoftPolicy(gym.spaces.Box(0, 1, (1,)), gym.spaces.Discrete(3))
+    with pytest.raises(ValueError, match=r"got Discrete\(2\) and Box"):
+        TabularSoftPolicy(gym.spaces.Discrete(2), gym.spaces.Box(0, 1, (1,)))
+
+
+def th_equal(tensor, array):
+    return np.array_equal(tensor.numpy(), array)
+
+
+def test_the_model_api_around_the_solvers(tmp_path):
+    from sb3_maxent.tabular.policies import TabularSoftPolicy
+
+    mdp = _random_mdp(4)
+    model = SoftValueIteration(mdp=mdp, gamma=0.9, ent_coef=0.4, solver="policy_iteration", evaluation="iterative", tol=1e-9)
+    assert (model.observation_space, model.action_space, model.n_envs) == (gym.spaces.Discrete(30), gym.spaces.Discrete(3), 1)
+    first = model.solve()
+    assert model.solver_result is first and model._n_updates == first.iterations
+    assert first.sweeps > 2 * first.iterations  # the configured evaluation ("iterative") was used
+    model.solve()
+    assert model._n_updates == 2 * first.iterations  # updates accumulate over solves
+    # evaluate_policy_table honours its method, at the model's gamma, ent_coef and tol
+    uniform = np.full((30, 3), 1 / 3)
+    direct, gmres = model.evaluate_policy_table(uniform), model.evaluate_policy_table(uniform, method="gmres")
+    assert direct.sweeps == 0 < gmres.sweeps and direct.residual <= 1e-9 and gmres.residual <= 1e-9
+    np.testing.assert_allclose(gmres.values, direct.values, atol=1e-7)
+
+    # loaded without an environment: no MDP to solve or evaluate on, said in a sentence
+    model.save(tmp_path / "model.zip")
+    loaded = SoftValueIteration.load(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"^no MDP to solve: this model was loaded without an environment exposing `P`$"):
+        loaded.solve()
+    with pytest.raises(ValueError, match=r"^no MDP: this model was loaded without an environment exposing `P`$"):
+        loaded.evaluate_policy_table(uniform)
+
+    # policy_kwargs reach the policy; a policy class of another kind is refused by name
+    class Squeezed(TabularSoftPolicy):
+        def __init__(self, observation_space, action_space, note="", **kwargs):
+            super().__init__(observation_space, action_space, **kwargs)
+            self.note = note
+
+    assert SoftValueIteration(Squeezed, mdp=mdp, policy_kwargs={"note": "kept"}).policy.note == "kept"
+    with pytest.raises(
+        TypeError,
+        match=r"^SoftValueIteration cannot use the policy sb3_maxent\.sql\.policies\.SoftQPolicy: "
+        r"it belongs to sb3_maxent\.SoftQLearning",
+    ):
+        from sb3_maxent.sql.policies import SoftQPolicy
+
+        SoftValueIteration(SoftQPolicy, mdp=mdp)
+    # an MDP that does not fit the environment's spaces
+    with pytest.raises(
+        ValueError,
+        match=r"^the MDP has 30 states and 3 actions but the environment's spaces are Discrete\(16\) and Discrete\(4\)$",
+    ):
+        SoftValueIteration("TabularPolicy", gym.make("FrozenLake-v1"), mdp=mdp)

@@ -11,6 +11,7 @@ from stable_baselines3.common.utils import configure_logger, safe_mean
 
 from sb3_maxent.common.ent_coef import parse_fixed_ent_coef
 from sb3_maxent.common.soft_bellman import FloatArray, soft_value
+from sb3_maxent.common.validation import check_policy_class
 from sb3_maxent.tabular.mdp import TabularMDP, known_model
 from sb3_maxent.tabular.policies import TabularSoftPolicy
 from sb3_maxent.tabular.solvers import (
@@ -147,10 +148,9 @@ class SoftValueIteration(BaseAlgorithm):
 
     def _setup_model(self) -> None:
         self.set_random_seed(self.seed)
-        policy = self.policy_class(self.observation_space, self.action_space, **self.policy_kwargs)
-        if not isinstance(policy, TabularSoftPolicy):
-            raise TypeError(f"SoftValueIteration needs a TabularSoftPolicy, got {type(policy).__name__}")
-        self.policy = policy.to(self.device)
+        # before building it: another algorithm's policy class would fail on arguments it does not get
+        check_policy_class(type(self), self.policy_class, (TabularSoftPolicy,))
+        self.policy = self.policy_class(self.observation_space, self.action_space, **self.policy_kwargs).to(self.device)
 
     @property
     def q_values(self) -> FloatArray:
