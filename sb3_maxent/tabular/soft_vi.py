@@ -1,5 +1,5 @@
 import time
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
 import torch as th
@@ -150,7 +150,8 @@ class SoftValueIteration(BaseAlgorithm):
         self.set_random_seed(self.seed)
         # before building it: another algorithm's policy class would fail on arguments it does not get
         check_policy_class(type(self), self.policy_class, (TabularSoftPolicy,))
-        self.policy = self.policy_class(self.observation_space, self.action_space, **self.policy_kwargs).to(self.device)
+        policy_class = cast(type[TabularSoftPolicy], self.policy_class)
+        self.policy = policy_class(self.observation_space, self.action_space, **self.policy_kwargs).to(self.device)
 
     @property
     def q_values(self) -> FloatArray:
