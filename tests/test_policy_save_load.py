@@ -80,3 +80,24 @@ def test_every_alias_builds_its_features_extractor(algorithm, continuous, kwargs
     mlp = algorithm("MlpPolicy", IdentityEnvBox(-1, 1) if continuous else IdentityEnv(2), policy_kwargs=dict(SMALL), **kwargs)
     assert isinstance(features_extractor_of(mlp.policy), FlattenExtractor)
     assert isinstance(mlp.action_space, gym.spaces.Box if continuous else gym.spaces.Discrete)
+
+
+def test_discrete_policy_load_state_dict_keeps_torchs_contract():
+    model = build(SoftQLearning, IdentityEnv(3), ent_coef=0.4)
+    policy = model.policy
+    state = {key: value.clone() + 1.0 for key, value in policy.state_dict().items()}
+    # version 0.1's buffer ent_coef is dropped; everything else is loaded
+    policy.load_state_dict({**state, "ent_coef": th.tensor(0.4)})
+    assert all(th.equal(policy.state_dict()[key], value) for key, value in state.items())
+    # strict by default: a missing key is an error; strict=False accepts it
+    partial = dict(list(state.items())[1:])
+    with pytest.raises(RuntimeError, match="Missing key"):
+        policy.load_state_dict(partial)
+    policy.load_state_dict(partial, strict=False)
+    # assign=False by default copies into the existing parameters; assign=True takes the given tensors
+    name, parameter = next(iter(policy.named_parameters()))
+    policy.load_state_dict(state)
+    assert policy.get_parameter(name) is parameter
+    fresh = {key: th.nn.Parameter(value.clone()) if key == name else value for key, value in state.items()}
+    policy.load_state_dict(fresh, assign=True)
+    assert policy.get_parameter(name) is fresh[name]

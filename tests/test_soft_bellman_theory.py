@@ -206,3 +206,10 @@ def test_two_state_two_action_mdp_against_its_closed_form(reward, alpha):
     result = soft_value_iteration(mdp, gamma, alpha, tol=1e-13)
     np.testing.assert_allclose(result.values, [v0, v1], atol=1e-11)
     np.testing.assert_allclose(result.q_values, expected_q, atol=1e-11)
+
+
+def test_policy_entropy_closed_forms():
+    policy = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
+    # 0 log 0 = 0: a deterministic policy has entropy 0, and zeros add nothing
+    np.testing.assert_allclose(policy_entropy(policy), [0.0, np.log(2), 1.5 * np.log(2)], atol=1e-15)
+    assert np.all(np.isfinite(policy_entropy(np.eye(4))))

@@ -544,3 +544,12 @@ def test_the_model_api_around_the_solvers(tmp_path):
         match=r"^the MDP has 30 states and 3 actions but the environment's spaces are Discrete\(16\) and Discrete\(4\)$",
     ):
         SoftValueIteration("TabularPolicy", gym.make("FrozenLake-v1"), mdp=mdp)
+
+
+def test_acting_is_reproducible_with_a_seed():
+    def episode_actions(seed):
+        model = SoftValueIteration("TabularPolicy", gym.make("FrozenLake-v1"), ent_coef=0.5, seed=seed).learn()
+        return model.predict(np.arange(16).repeat(20), deterministic=False)[0]
+
+    np.testing.assert_array_equal(episode_actions(3), episode_actions(3))
+    assert not np.array_equal(episode_actions(3), episode_actions(4))
