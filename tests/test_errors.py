@@ -100,3 +100,26 @@ def test_non_finite_environment_data_is_counted_and_named():
             {"actor_loss": 1.0, "critic_loss": float("inf")}, n_updates=3, num_timesteps=100, replay_data=finite
         )
     check_finite_losses({"actor_loss": 1.0}, n_updates=0, num_timesteps=0)
+
+
+def test_a_diverged_actor_is_named_and_other_errors_pass_through():
+    from sb3_maxent import EnvironmentDataError
+    from sb3_maxent.common.validation import diverged_network_blamed_for_errors, environment_data_blamed_for_errors
+
+    def normal_of(loc):
+        return th.distributions.Normal(th.tensor([loc]), th.tensor([1.0]), validate_args=True)
+
+    actor = diverged_network_blamed_for_errors("the actor", n_updates=4, num_timesteps=9)
+    with (
+        pytest.raises(DivergenceError, match=r"^the actor's output is not finite at gradient step 4 \(environment step 9\)"),
+        actor,
+    ):
+        normal_of(float("nan"))
+    # non-finite input: the environment is named, not the network
+    environment = environment_data_blamed_for_errors("the replay batch", observations=np.array([np.nan]))
+    actor = diverged_network_blamed_for_errors("the actor", n_updates=4, num_timesteps=9)
+    with pytest.raises(EnvironmentDataError, match="the replay batch holds non-finite values"), actor, environment:
+        normal_of(float("nan"))
+    actor = diverged_network_blamed_for_errors("the actor", n_updates=4, num_timesteps=9)
+    with pytest.raises(ValueError, match=r"^unrelated$"), actor:
+        raise ValueError("unrelated")

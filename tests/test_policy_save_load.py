@@ -101,3 +101,30 @@ def test_discrete_policy_load_state_dict_keeps_torchs_contract():
     fresh = {key: th.nn.Parameter(value.clone()) if key == name else value for key, value in state.items()}
     policy.load_state_dict(fresh, assign=True)
     assert policy.get_parameter(name) is fresh[name]
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "env", "kwargs"),
+    [(SACV1, IdentityEnvBox(-1, 1), {}), (SoftQLearning, IdentityEnv(3), {}), (SoftQLearning, IdentityEnvBox(-1, 1), {})],
+    ids=["sacv1", "sql-discrete", "sql-continuous"],
+)
+def test_optimizers_fused_adam_by_default_and_the_users_choice_otherwise(algorithm, env, kwargs):
+    def optimizers(model):
+        return [module.optimizer for module in model.policy.modules() if hasattr(module, "optimizer")] or [
+            model.policy.optimizer
+        ]
+
+    default = algorithm("MlpPolicy", env, policy_kwargs=dict(SMALL), **kwargs)
+    assert all(isinstance(opt, th.optim.Adam) and opt.defaults["fused"] for opt in optimizers(default))
+    chosen = algorithm("MlpPolicy", env, policy_kwargs={**SMALL, "optimizer_class": th.optim.RMSprop}, **kwargs)
+    assert all(isinstance(opt, th.optim.RMSprop) for opt in optimizers(chosen))
+    looped = algorithm("MlpPolicy", env, policy_kwargs={**SMALL, "optimizer_kwargs": {"foreach": False}}, **kwargs)
+    assert all(not opt.defaults["fused"] and opt.defaults["foreach"] is False for opt in optimizers(looped))
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_continuous_sql_shares_the_features_extractor_when_asked(share):
+    model = SoftQLearning("MlpPolicy", IdentityEnvBox(-1, 1), policy_kwargs={**SMALL, "share_features_extractor": share})
+    assert (model.actor.features_extractor is model.critic.features_extractor) == share
+    with pytest.raises(ValueError, match=r"^SoftQLearning samples with an SVGD sampler: use_sde is not supported$"):
+        SoftQLearning("MlpPolicy", IdentityEnvBox(-1, 1), policy_kwargs={**SMALL, "use_sde": True})

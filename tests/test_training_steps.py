@@ -44,9 +44,28 @@ def fixed_batch(model, seed: int = 0) -> ReplayBufferSamples:
     )
 
 
+NORMALIZER = object()  # stands for the model's VecNormalize, which sample() must be given
+
+
 def serve_batch(model, batch: ReplayBufferSamples) -> None:
-    """Every ``replay_buffer.sample`` call returns ``batch``."""
-    model.replay_buffer.sample = lambda *args, **kwargs: batch
+    """Every ``replay_buffer.sample`` call returns ``batch``, once given the model's VecNormalize."""
+    model._vec_normalize_env = NORMALIZER
+
+    def sample(batch_size, env=None):
+        assert env is NORMALIZER
+        return batch
+
+    model.replay_buffer.sample = sample
+
+
+def assert_logged(model, expected: dict) -> None:
+    """The step's statistics, as SB3 logs them (``n_updates`` kept out of TensorBoard)."""
+    logged = model.logger.name_to_value
+    for key, value in expected.items():
+        assert logged[f"train/{key}"] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    assert logged["train/n_updates"] == model._n_updates
+    assert model.logger.name_to_excluded["train/n_updates"] == ("tensorboard",)
+    assert model.policy.training  # train() leaves the policy in training mode
 
 
 def perturb(module: th.nn.Module, seed: int = 1, scale: float = 0.3) -> None:
@@ -104,7 +123,16 @@ def sacv1_expected_gradients(policy, batch, alpha):
         name: th.autograd.grad(loss, list(network.parameters()), retain_graph=True)
         for name, loss, network in [("value_net", j_v, value), ("critic", j_q, critic), ("actor", j_pi, actor)]
     }
-    return gradients, -log_pi.detach()
+    statistics = {
+        "value_loss": j_v.item(),
+        "critic_loss": j_q.item(),
+        "actor_loss": j_pi.item(),
+        "entropy": -log_pi.mean().item(),
+        "q_values": critic(batch.observations, batch.actions)[0].mean().item(),
+        "values": value(batch.observations).mean().item(),
+        "ent_coef": float(alpha),
+    }
+    return gradients, -log_pi.detach(), statistics
 
 
 @pytest.mark.parametrize("ent_coef", [0.3, "auto_0.5"])
@@ -118,7 +146,7 @@ def test_sacv1_step(ent_coef):
     th.manual_seed(7)
     model.train(gradient_steps=1, batch_size=BATCH_SIZE)
     th.manual_seed(7)  # the same reparameterisation noise
-    gradients, entropy = sacv1_expected_gradients(before, batch, alpha)
+    gradients, entropy, statistics = sacv1_expected_gradients(before, batch, alpha)
 
     for name, network_gradients in gradients.items():
         assert_sgd_step(getattr(before, name), getattr(model, name), network_gradients, learning_rate=1.0)
@@ -132,8 +160,11 @@ def test_sacv1_step(ent_coef):
         gradient = entropy.mean().item() - model.target_entropy
         expected = adam_first_step(math.log(0.5), gradient, learning_rate=1.0)
         assert model.log_ent_coef.item() == pytest.approx(expected, abs=1e-5)
+        statistics["ent_coef_loss"] = math.log(0.5) * gradient
     else:
         assert model.temperature.item() == alpha
+        assert "train/ent_coef_loss" not in model.logger.name_to_value
+    assert_logged(model, statistics)
 
 
 # discrete SoftQLearning ----------------------------------------------------------------------------------
@@ -186,6 +217,12 @@ def test_discrete_sql_step(loss, ent_coef, max_grad_norm):
     norm = th.sqrt(sum((g**2).sum() for g in gradients))
     clip = min(1.0, max_grad_norm / (norm.item() + 1e-6))
     assert_sgd_step(before.q_net, model.q_net, [clip * g for g in gradients], learning_rate=0.1)
+    probs = th.softmax(all_q.detach() / alpha, dim=1)
+    entropy = -(probs * th.log(probs)).sum(dim=1).mean().item()
+    statistics = {"loss": objective.item(), "entropy": entropy, "q_values": q.mean().item(), "ent_coef": alpha}
+    if model.temperature.learnable:
+        statistics["ent_coef_loss"] = math.log(alpha) * (entropy - model.target_entropy)
+    assert_logged(model, statistics)
     assert (clip < 1.0) == (max_grad_norm < 1.0)  # both branches of the clipping are exercised
     # the target network moves only in _on_step
     for old, new in zip(before.q_net_target.parameters(), model.q_net_target.parameters(), strict=True):
@@ -193,8 +230,6 @@ def test_discrete_sql_step(loss, ent_coef, max_grad_norm):
 
     if model.temperature.learnable:
         # dJ/dlog(alpha) = H(softmax(Q(s, .) / alpha)) - H_target, the exact entropy on the batch
-        probs = th.softmax(all_q.detach() / alpha, dim=1)
-        entropy = -(probs * th.log(probs)).sum(dim=1).mean().item()
         expected = adam_first_step(math.log(0.5), entropy - model.target_entropy, learning_rate=0.1)
         assert model.log_ent_coef.item() == pytest.approx(expected, abs=1e-5)
 
@@ -287,7 +322,9 @@ def test_continuous_sql_step():
         next_value = SQL_ALPHA * (th.log(mean_exp) + action_dim * math.log(2.0))  # / q(a) = 2^-D
         target = batch.rewards + batch.discounts * (1 - batch.dones) * next_value
     j_q = sum(0.5 * ((q - target) ** 2).mean() for q in before.critic(batch.observations, batch.actions))
-    assert_sgd_step(before.critic, model.critic, th.autograd.grad(j_q, list(before.critic.parameters())), SQL_LR)
+    assert_sgd_step(
+        before.critic, model.critic, th.autograd.grad(j_q, list(before.critic.parameters()), retain_graph=True), SQL_LR
+    )
 
     # sampler: the updated half of the particles moves along the Stein direction of
     # log p(a) = min_i Q_i(s, a) / alpha + sum_d log(1 - a_d^2) (the tanh change of variables), scored at the fixed half
@@ -303,6 +340,11 @@ def test_continuous_sql_step():
     )
     gradients = [th.zeros_like(p) if g is None else g for p, g in zip(sampler_parameters, gradients, strict=True)]
     assert_sgd_step(before.actor, model.actor, gradients, SQL_LR)
+    sampler_loss = -(particles[:, n_fixed:] * direction).sum(dim=-1).mean().item()
+    q_values = before.critic(batch.observations, batch.actions)[0].mean().item()
+    assert_logged(
+        model, {"critic_loss": j_q.item(), "sampler_loss": sampler_loss, "q_values": q_values, "ent_coef": SQL_ALPHA}
+    )
     # the target critic moves only in _on_step
     for old, new in zip(before.critic_target.parameters(), model.critic_target.parameters(), strict=True):
         assert th.equal(old, new)
@@ -388,3 +430,29 @@ def test_n_step_returns_and_discounts(algorithm, action_space):
         assert discount.item() == pytest.approx(gamma**n)
         assert done.item() == float(int(t) + n == 5)
     assert len(set(start.tolist())) == 5  # every start state was drawn
+
+
+# a diverging step stops training, naming the loss, the gradient step and the environment step ----------------
+
+
+@pytest.mark.parametrize("algorithm", ["sacv1", "discrete_sql", "continuous_sql"])
+def test_divergence_names_the_loss_and_the_step(algorithm):
+    from sb3_maxent import DivergenceError
+
+    model = {
+        "sacv1": lambda: sacv1_model(0.3),
+        "discrete_sql": lambda: discrete_sql_model(0.5),
+        "continuous_sql": continuous_sql_model,
+    }[algorithm]()
+    serve_batch(model, fixed_batch(model))
+    model._n_updates = 5
+    # an absurd learning rate: the first step sends the weights to infinity, the second step's loss is not finite
+    model.lr_schedule = lambda _: 1e38
+    if algorithm == "discrete_sql":
+        model.max_grad_norm = 1e38
+    with pytest.raises(
+        DivergenceError,
+        match=rf"^(\w+ is (nan|inf|-inf)|the actor's output is not finite) at gradient step 6 "
+        rf"\(environment step {model.num_timesteps}\)",
+    ):
+        model.train(gradient_steps=2, batch_size=BATCH_SIZE)

@@ -107,6 +107,29 @@ def environment_data_blamed_for_errors(where: str, **data: Any) -> Iterator[None
         raise
 
 
+@contextmanager
+def diverged_network_blamed_for_errors(name: str, *, n_updates: int, num_timesteps: int) -> Iterator[None]:
+    """
+    Turn torch's refusal of a non-finite distribution parameter (``Normal(loc: nan)``: "found invalid values")
+    into a :class:`DivergenceError` naming the network. Nest it outside :func:`environment_data_blamed_for_errors`:
+    when the input is finite too, the network itself diverged (weights at inf/NaN, or so large that its activations
+    overflow). Other errors pass through.
+
+    :param name: the network, for the message (``"the actor"``)
+    """
+    try:
+        yield
+    except EnvironmentDataError:
+        raise
+    except ValueError as error:
+        if "invalid values" not in str(error):
+            raise
+        raise DivergenceError(
+            f"{name}'s output is not finite at gradient step {n_updates} (environment step {num_timesteps}) although "
+            "its input is: training diverged. Lower the learning rate, rescale rewards or lower ent_coef."
+        ) from error
+
+
 def check_finite_losses(losses: Mapping[str, float], *, n_updates: int, num_timesteps: int, replay_data: Any = None) -> None:
     """
     Stop training when a loss is NaN or infinite, saying whether the environment's data or the training is to blame.

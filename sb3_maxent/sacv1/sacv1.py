@@ -1,4 +1,5 @@
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from sb3_maxent.common.validation import (
     check_finite_losses,
     check_off_policy_hyperparameters,
     check_policy_class,
+    diverged_network_blamed_for_errors,
     environment_data_blamed_for_errors,
 )
 from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
@@ -262,7 +264,10 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
                 self.actor.reset_noise()
 
             # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
-            with environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations):
+            with (
+                self._diverged_actor_blamed_for_errors(self._n_updates + gradient_step),
+                environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations),
+            ):
                 actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
             log_prob_pi = log_prob_pi.reshape(-1, 1)
             ent_coef = self.temperature.value()
@@ -365,8 +370,15 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
         # the actor's Gaussian refuses a NaN mean: say when the observation it was given is the cause
-        with environment_data_blamed_for_errors("the observation from the environment", observations=self._last_obs):
+        with (
+            self._diverged_actor_blamed_for_errors(self._n_updates),
+            environment_data_blamed_for_errors("the observation from the environment", observations=self._last_obs),
+        ):
             return super()._sample_action(learning_starts, action_noise, n_envs)
+
+    def _diverged_actor_blamed_for_errors(self, n_updates: int) -> AbstractContextManager[None]:
+        # an actor gone to inf/NaN makes torch's Normal refuse its mean: say that training diverged
+        return diverged_network_blamed_for_errors("the actor", n_updates=n_updates, num_timesteps=self.num_timesteps)
 
     def learn(
         self: SelfSACV1,
