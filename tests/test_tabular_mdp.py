@@ -1,0 +1,146 @@
+"""TabularMDP's constructors on their own: shapes, dtypes, terminal states, random MDPs, toy-text models."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_maxent import TabularMDP
+from sb3_maxent.tabular.mdp import known_model
+
+
+def line_mdp():
+    """3 states, 2 actions: action 0 stays, action 1 moves right (the last state loops)."""
+    transitions = np.zeros((3, 2, 3))
+    for s in range(3):
+        transitions[s, 0, s] = 1.0
+        transitions[s, 1, min(s + 1, 2)] = 1.0
+    return transitions
+
+
+def test_dense_and_sparse_inputs_give_the_same_float64_mdp():
+    transitions = line_mdp()
+    rewards = np.array([[0, 1], [2, 3], [4, 5]])  # integers are converted
+    dense = TabularMDP.from_arrays(transitions.astype(int), rewards)
+    sparse = TabularMDP.from_arrays(sp.csr_matrix(transitions.reshape(6, 3).astype(int)), rewards)
+    for mdp in (dense, sparse):
+        assert (mdp.n_states, mdp.n_actions) == (3, 2)
+        assert mdp.transitions.dtype == np.float64 and mdp.rewards.dtype == np.float64
+        np.testing.assert_array_equal(mdp.transitions.toarray(), transitions.reshape(6, 3))
+        np.testing.assert_array_equal(mdp.rewards, rewards)
+
+
+@pytest.mark.parametrize(
+    ("transitions", "message"),
+    [
+        (np.full((3, 2), 0.5), r"^dense transitions must have shape \(S, A, S\), got \(3, 2\)$"),
+        (np.full((3, 2, 2), 0.5), r"^dense transitions must have shape \(S, A, S\), got \(3, 2, 2\)$"),
+        (np.zeros((0, 2, 0)), r"^dense transitions must have shape \(S, A, S\), got \(0, 2, 0\)$"),
+        (sp.csr_matrix(np.full((5, 3), 1 / 3)), r"^sparse transitions must have shape \(S\*A, S\), got \(5, 3\)$"),
+        (sp.csr_matrix((6, 0)), r"^sparse transitions must have shape \(S\*A, S\), got \(6, 0\)$"),
+        (np.zeros((3, 0, 3)), r"^the MDP has 3 states but no actions"),
+    ],
+)
+def test_malformed_shapes_are_named(transitions, message):
+    with pytest.raises(ValueError, match=message):
+        TabularMDP.from_arrays(transitions, np.zeros((3, 2)))
+
+
+def test_rewards_per_successor_are_averaged_and_checked():
+    transitions = np.zeros((2, 1, 2))
+    transitions[0, 0] = [0.25, 0.75]
+    transitions[1, 0] = [1.0, 0.0]
+    rewards = np.array([[[4.0, 8.0]], [[2.0, np.nan]]])  # refused even where P = 0
+    with pytest.raises(ValueError, match=r"^rewards must be finite, found nan at \(1, 0, 1\)$"):
+        TabularMDP.from_arrays(transitions, rewards)
+    rewards[1, 0, 1] = 100.0
+    mdp = TabularMDP.from_arrays(transitions, rewards)
+    np.testing.assert_allclose(mdp.rewards, [[0.25 * 4 + 0.75 * 8], [2.0]])
+    with pytest.raises(ValueError, match=r"^rewards must be finite, found inf at \(1, 0\)$"):
+        TabularMDP.from_arrays(transitions, np.array([[0.0], [np.inf]]))
+    with pytest.raises(
+        ValueError, match=r"^rewards must have shape \(S, A\) = \(2, 1\) or \(S, A, S\) = \(2, 1, 2\), got \(2,\)$"
+    ):
+        TabularMDP.from_arrays(transitions, np.zeros(2))
+
+
+@pytest.mark.parametrize("terminal", [[2], np.array([False, False, True]), [2.0]])
+def test_terminal_states_end_the_episode_on_arrival(terminal):
+    mdp = TabularMDP.from_arrays(line_mdp(), np.zeros((3, 2)), terminal_states=terminal)
+    # moving into state 2 (from 1 or 2) ends the episode: that mass leaves the continuation matrix
+    np.testing.assert_allclose(mdp.termination_probabilities, [[0, 0], [0, 1], [1, 1]])
+    assert mdp.transitions.nnz == 3  # the zeros are dropped, not stored
+    # state 0 as a terminal state is allowed too
+    first = TabularMDP.from_arrays(line_mdp(), np.zeros((3, 2)), terminal_states=[0])
+    np.testing.assert_allclose(first.termination_probabilities, [[1, 0], [0, 0], [0, 0]])
+
+
+@pytest.mark.parametrize(
+    ("terminal", "message"),
+    [
+        (np.array([True, False]), r"^terminal_states mask must have shape \(3,\), got \(2,\)$"),
+        ([3], r"^terminal_states indices must be in \[0, 3\), got \[3\]$"),
+        ([-1], r"^terminal_states indices must be in \[0, 3\), got \[-1\]$"),
+        ([0.5], r"^terminal_states must be integer state indices or a boolean mask"),
+    ],
+)
+def test_malformed_terminal_states_are_named(terminal, message):
+    with pytest.raises(ValueError, match=message):
+        TabularMDP.from_arrays(line_mdp(), np.zeros((3, 2)), terminal_states=terminal)
+
+
+def test_random_mdps():
+    mdp = TabularMDP.random(50, 3, seed=0)
+    # 4 distinct successors per (s, a) by default, Dirichlet weights summing to 1, standard normal rewards
+    assert mdp.transitions.shape == (150, 50)
+    np.testing.assert_array_equal(np.diff(mdp.transitions.indptr), 4)
+    for row in range(150):
+        columns = mdp.transitions.indices[mdp.transitions.indptr[row] : mdp.transitions.indptr[row + 1]]
+        assert len(set(columns)) == 4
+    np.testing.assert_allclose(mdp.transitions.sum(axis=1), 1.0)
+    assert abs(mdp.rewards.std() - 1.0) < 0.2
+    # every state can be drawn as a successor, the first and the last included
+    assert {0, 49} <= set(mdp.transitions.indices)
+    # a seed fixes the MDP; reward_scale scales the same rewards
+    again = TabularMDP.random(50, 3, seed=0, reward_scale=2.0)
+    assert (again.transitions != mdp.transitions).nnz == 0
+    np.testing.assert_allclose(again.rewards, 2.0 * mdp.rewards)
+    assert (TabularMDP.random(50, 3, seed=1).transitions != mdp.transitions).nnz > 0
+    # as many successors as states: every row is full, with no repeated column
+    full = TabularMDP.random(6, 2, n_successors=6, seed=0)
+    np.testing.assert_array_equal(full.transitions.toarray() > 0, True)
+    one = TabularMDP.random(6, 2, n_successors=1, seed=0)
+    np.testing.assert_array_equal(one.transitions.toarray().max(axis=1), 1.0)
+    for n_successors in (0, 7):
+        with pytest.raises(ValueError, match=rf"^n_successors must be in \[1, n_states=6\], got {n_successors}$"):
+            TabularMDP.random(6, 2, n_successors=n_successors)
+
+
+def test_toy_text_models_through_wrappers_and_vec_envs():
+    env = gym.make("FrozenLake-v1")
+    plain = TabularMDP.from_env(env)
+    vectorised = TabularMDP.from_env(make_vec_env("FrozenLake-v1", n_envs=2))
+    assert (vectorised.transitions != plain.transitions).nnz == 0
+    np.testing.assert_array_equal(vectorised.rewards, plain.rewards)
+    model, n_states, n_actions = known_model(env)
+    assert model is env.unwrapped.P and (n_states, n_actions) == (16, 4)
+
+    class ContinuousWithModel(gym.Env):
+        observation_space = gym.spaces.Box(0, 1, (1,))
+        action_space = gym.spaces.Discrete(2)
+        P = {}
+
+    with pytest.raises(ValueError, match=r"^a tabular MDP needs Discrete observation and action spaces, got Box"):
+        known_model(ContinuousWithModel())
+    ContinuousWithModel.observation_space = gym.spaces.Discrete(2)
+    ContinuousWithModel.action_space = gym.spaces.Box(0, 1, (1,))
+    with pytest.raises(ValueError, match=r"got Discrete\(2\) and Box"):
+        known_model(ContinuousWithModel())
+
+
+def test_a_toy_text_row_that_does_not_sum_to_one_is_located():
+    model = {s: {a: [(1.0, 0, 0.0, False)] for a in range(4)} for s in range(3)}
+    model[2][1] = [(0.5, 0, 0.0, False)]
+    with pytest.raises(ValueError, match=r"^P\[2\]\[1\] sums to 0\.5, not 1 \(tolerance 1e-08\)$"):
+        TabularMDP._from_model(model, n_states=3, n_actions=4, atol=1e-8)
