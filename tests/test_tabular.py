@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch as th
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -553,3 +553,63 @@ def test_acting_is_reproducible_with_a_seed():
 
     np.testing.assert_array_equal(episode_actions(3), episode_actions(3))
     assert not np.array_equal(episode_actions(3), episode_actions(4))
+
+
+def test_model_defaults_and_state_before_solving():
+    model = SoftValueIteration(mdp=_random_mdp(5))
+    assert (model.ent_coef, model.gamma, model.tol, model.max_iter) == (1e-3, 0.99, 1e-8, 100_000)
+    assert (model.solver, model.evaluation, model.verbose, model._stats_window_size) == ("value_iteration", "direct", 0, 100)
+    assert (model.residual, model.converged, model.solver_result, model.iterations) == (float("inf"), False, None, 0)
+    # the temperature is kept in float64: 0.1 is not rounded to float32's 0.100000001
+    assert SoftValueIteration(mdp=_random_mdp(5), ent_coef=0.1).ent_coef == 0.1
+    # every evaluation method and max_iter = 1 are accepted
+    for evaluation in ("gmres", "iterative"):
+        assert (
+            SoftValueIteration(mdp=_random_mdp(5), solver="policy_iteration", evaluation=evaluation).evaluation == evaluation
+        )
+    assert SoftValueIteration(mdp=_random_mdp(5), max_iter=1).max_iter == 1
+    with pytest.raises(ValueError, match=r"^max_iter must be >= 1, got 0$"):
+        SoftValueIteration(mdp=_random_mdp(5), max_iter=0)
+    with pytest.raises(TypeError, match=r"^mdp must be a TabularMDP \(see TabularMDP\.from_arrays\), got ndarray$"):
+        SoftValueIteration(mdp=np.zeros((2, 2, 2)))
+    with pytest.raises(
+        ValueError,
+        match=r"^SoftValueIteration needs a known MDP: pass mdp=TabularMDP\.from_arrays\(\.\.\.\) or a toy-text env$",
+    ):
+        SoftValueIteration()
+    with pytest.raises(ValueError, match=r"^CartPole-v1 exposes no transition model"):
+        SoftValueIteration.check_environment(gym.make("CartPole-v1"))
+
+
+def test_learn_without_acting_logs_the_solution(tmp_path):
+    model = SoftValueIteration(mdp=_random_mdp(6), ent_coef=0.2, gamma=0.9, tensorboard_log=str(tmp_path), verbose=0)
+    model.learn()
+    values = model.logger.name_to_value
+    # recorded and dumped at step 0: nothing is left pending in the logger
+    assert values == {} or all(v == 0 for v in values.values())
+    # the TensorBoard run folder carries the algorithm's name
+    assert [path.name for path in tmp_path.iterdir()] == ["SoftValueIteration_1"]
+    model.learn(reset_num_timesteps=False)  # solved already: no second solve
+    assert model._n_updates == model.iterations
+
+
+def test_learn_acts_by_sampling_and_counts_episodes():
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=2.0, gamma=0.9, seed=1)
+    steps = []
+
+    class Steps(BaseCallback):
+        def _on_training_start(self):
+            steps.append("start")
+
+        def _on_step(self):
+            steps.append(self.locals["actions"][0])
+            return True
+
+    model.learn(300, callback=Steps())
+    assert steps[0] == "start" and len(steps) == 301
+    # a hot Boltzmann policy: actions other than the greedy one are sampled too
+    assert len(set(steps[1:])) == 4
+    # every finished episode is counted and kept in the info buffer (at most stats_window_size)
+    assert model._episode_num == len(model.ep_info_buffer) >= 3
+    assert sum(info["l"] for info in model.ep_info_buffer) <= 300
