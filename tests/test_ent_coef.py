@@ -153,3 +153,13 @@ def test_ent_coef_below_float32_is_refused_not_zeroed(value):
 def test_tiny_ent_coef_that_float32_holds_is_accepted():
     assert parse_ent_coef(1e-40).initial_value == 1e-40
     assert parse_ent_coef(0.0).initial_value == 0.0
+
+
+def test_logged_dual_loss_value():
+    temperature = Temperature("auto_0.5", 1.0, spaces.Discrete(3), "cpu", 1e-3)
+    # log(alpha) (H - H_target), from numbers on the host
+    assert temperature.dual_loss_value(0.5, 2.0) == pytest.approx(math.log(0.5) * (2.0 - 1.0))
+    assert temperature.dual_loss_value(0.5, 0.5) == pytest.approx(math.log(0.5) * (0.5 - 1.0))
+    # alpha underflowed to 0: log alpha is -inf, which the divergence check then names
+    assert temperature.dual_loss_value(0.0, 2.0) == -math.inf
+    assert temperature.dual_loss_value(0.0, 0.5) == math.inf

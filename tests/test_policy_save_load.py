@@ -128,3 +128,34 @@ def test_continuous_sql_shares_the_features_extractor_when_asked(share):
     assert (model.actor.features_extractor is model.critic.features_extractor) == share
     with pytest.raises(ValueError, match=r"^SoftQLearning samples with an SVGD sampler: use_sde is not supported$"):
         SoftQLearning("MlpPolicy", IdentityEnvBox(-1, 1), policy_kwargs={**SMALL, "use_sde": True})
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "env", "kwargs", "networks"),
+    [
+        (SACV1, IdentityEnvBox(-1, 1), {}, {"actor", "critic", "value_net", "value_target", "temperature"}),
+        (SoftQLearning, IdentityEnv(3), {}, {"q_net", "q_net_target", "temperature"}),
+        (SoftQLearning, IdentityEnvBox(-1, 1), {"ent_coef": 0.3}, {"actor", "critic", "critic_target", "temperature"}),
+    ],
+    ids=["sacv1", "sql-discrete", "sql-continuous"],
+)
+def test_saved_data_holds_no_network_twice(tmp_path, algorithm, env, kwargs, networks):
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    model = build(algorithm, env, **kwargs)
+    model.save(tmp_path / "model.zip")
+    data, params, _ = load_from_zip_file(tmp_path / "model.zip")
+    # the networks are saved once, as the policy's state dict; the temperature as its tensors and optimiser
+    assert not networks & set(data), networks & set(data)
+    assert "policy" in params
+
+
+def test_soft_value_iteration_saves_no_mdp(tmp_path):
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from sb3_maxent import SoftValueIteration
+
+    model = SoftValueIteration("TabularPolicy", gym.make("FrozenLake-v1"), ent_coef=0.1).learn()
+    model.save(tmp_path / "model.zip")
+    data, _, _ = load_from_zip_file(tmp_path / "model.zip")
+    assert not {"mdp", "solver_result"} & set(data)
