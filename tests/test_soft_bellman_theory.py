@@ -213,3 +213,65 @@ def test_policy_entropy_closed_forms():
     # 0 log 0 = 0: a deterministic policy has entropy 0, and zeros add nothing
     np.testing.assert_allclose(policy_entropy(policy), [0.0, np.log(2), 1.5 * np.log(2)], atol=1e-15)
     assert np.all(np.isfinite(policy_entropy(np.eye(4))))
+
+
+# Soft policy iteration as an inexact Newton method (matrix-free) ---------------------------------------
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=SEEDS, alpha=ALPHAS, gamma=st.floats(min_value=0.0, max_value=0.99))
+def test_newton_reaches_the_fixed_point_of_value_iteration(seed, alpha, gamma):
+    from sb3_maxent.tabular import soft_bellman_backup, soft_newton_iteration
+
+    mdp, _, _ = random_dense_mdp(seed, n_states=8, n_actions=3)
+    newton = soft_newton_iteration(mdp, gamma, alpha, tol=1e-10)
+    reference = soft_value_iteration(mdp, gamma, alpha, tol=1e-12)
+    np.testing.assert_allclose(newton.q_values, reference.q_values, atol=1e-8 / (1 - gamma))
+    # the reported residual is the exact optimality residual of the returned Q, at most tol
+    exact = np.max(np.abs(soft_bellman_backup(mdp, newton.q_values, gamma, alpha) - newton.q_values))
+    assert newton.converged and newton.residual == pytest.approx(exact, abs=1e-14) and newton.residual <= 1e-10
+    np.testing.assert_allclose(newton.values, soft_value(newton.q_values, alpha), atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS)
+def test_matrix_free_policy_product_equals_the_formed_matrix(seed):
+    from sb3_maxent.tabular.solvers import _policy_transition_matrix, policy_transition_product
+
+    rng = np.random.default_rng(seed)
+    mdp = TabularMDP.random(40, 3, n_successors=5, seed=seed)
+    policy = rng.dirichlet(np.ones(3), size=40)
+    vector = rng.normal(size=40)
+    formed = _policy_transition_matrix(mdp, policy) @ vector
+    matrix_free = policy_transition_product(mdp.action_major_transitions, np.ascontiguousarray(policy.T), vector)
+    np.testing.assert_allclose(matrix_free, formed, atol=1e-12)
+
+
+def test_newton_at_zero_temperature_is_hard_policy_iteration():
+    from sb3_maxent.tabular import soft_newton_iteration
+
+    mdp, transitions, rewards = random_dense_mdp(11, n_states=10, n_actions=4)
+    newton = soft_newton_iteration(mdp, 0.9, 0.0, tol=1e-10)
+    np.testing.assert_allclose(newton.q_values, hard_value_iteration_dense(transitions, rewards, 0.9), atol=1e-8)
+    assert newton.iterations <= 10  # policy iteration: a few improvement steps
+
+
+def test_inexact_newton_needs_fewer_mat_vecs_than_exact_evaluations():
+    from sb3_maxent.tabular import soft_newton_iteration, soft_policy_iteration
+
+    mdp = TabularMDP.random(2000, 4, seed=0)
+    newton = soft_newton_iteration(mdp, 0.99, 0.5, tol=1e-6)
+    exact = soft_policy_iteration(mdp, 0.99, 0.5, tol=1e-6, evaluation="gmres")
+    value_iteration = soft_value_iteration(mdp, 0.99, 0.5, tol=1e-6)
+    np.testing.assert_allclose(newton.q_values, exact.q_values, atol=1e-4)
+    assert newton.sweeps < exact.sweeps < value_iteration.sweeps
+    # value iteration stops on gamma |V' - V| <= tol, a bound on the residual it then reports exactly
+    assert value_iteration.residual <= 1e-6 and value_iteration.sweeps == value_iteration.iterations + 1
+
+
+def test_newton_refuses_gamma_one():
+    from sb3_maxent.tabular import soft_newton_iteration
+
+    mdp, _, _ = random_dense_mdp(0)
+    with pytest.raises(ValueError, match=r"^soft_newton_iteration needs gamma in \[0, 1\), got 1\.0"):
+        soft_newton_iteration(mdp, 1.0, 0.1)

@@ -558,7 +558,8 @@ def test_acting_is_reproducible_with_a_seed():
 def test_model_defaults_and_state_before_solving():
     model = SoftValueIteration(mdp=_random_mdp(5))
     assert (model.ent_coef, model.gamma, model.tol, model.max_iter) == (1e-3, 0.99, 1e-8, 100_000)
-    assert (model.solver, model.evaluation, model.verbose, model._stats_window_size) == ("value_iteration", "direct", 0, 100)
+    assert (model.solver, model.evaluation, model.verbose, model._stats_window_size) == ("auto", "direct", 0, 100)
+    assert model.solver_used is None
     assert (model.residual, model.converged, model.solver_result, model.iterations) == (float("inf"), False, None, 0)
     # the temperature is kept in float64: 0.1 is not rounded to float32's 0.100000001
     assert SoftValueIteration(mdp=_random_mdp(5), ent_coef=0.1).ent_coef == 0.1
@@ -613,3 +614,26 @@ def test_learn_acts_by_sampling_and_counts_episodes():
     # every finished episode is counted and kept in the info buffer (at most stats_window_size)
     assert model._episode_num == len(model.ep_info_buffer) >= 3
     assert sum(info["l"] for info in model.ep_info_buffer) <= 300
+
+
+@pytest.mark.parametrize(
+    ("solver", "gamma", "used"),
+    [("auto", 0.9, "newton"), ("value_iteration", 0.9, "value_iteration"), ("policy_iteration", 0.9, "policy_iteration")],
+)
+def test_the_solver_used_is_said(solver, gamma, used, capsys):
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=0.1, gamma=gamma, solver=solver, verbose=1).learn()
+    assert model.solver_used == used and model.converged
+    assert f"SoftValueIteration: {used} solved 16 states in {model.iterations} iterations" in capsys.readouterr().out
+    reference = SoftValueIteration("TabularPolicy", env, ent_coef=0.1, gamma=gamma, solver="value_iteration", tol=1e-12)
+    np.testing.assert_allclose(model.q_values, reference.learn().q_values, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^solver must be one of 'auto', 'newton', 'value_iteration', 'policy_iteration'"):
+        SoftValueIteration("TabularPolicy", env, solver="lp")
+
+
+def test_auto_takes_value_iteration_at_gamma_one():
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    model = SoftValueIteration("TabularPolicy", env, ent_coef=0.1, gamma=1.0, max_iter=3)
+    with pytest.warns(ConvergenceWarning):
+        model.learn()
+    assert model.solver_used == "value_iteration"

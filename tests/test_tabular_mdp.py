@@ -144,3 +144,61 @@ def test_a_toy_text_row_that_does_not_sum_to_one_is_located():
     model[2][1] = [(0.5, 0, 0.0, False)]
     with pytest.raises(ValueError, match=r"^P\[2\]\[1\] sums to 0\.5, not 1 \(tolerance 1e-08\)$"):
         TabularMDP._from_model(model, n_states=3, n_actions=4, atol=1e-8)
+
+
+def gridworld_by_loops(height, width, slip, walls, goal):
+    """The same gridworld, one state at a time (the reference)."""
+    moves = [(-1, 0), (0, 1), (1, 0), (0, -1)]
+    n_states = height * width
+    transitions = np.zeros((n_states, 4, n_states))
+    for row in range(height):
+        for column in range(width):
+            state = row * width + column
+            destinations = []
+            for d_row, d_column in moves:
+                r, c = row + d_row, column + d_column
+                blocked = not (0 <= r < height and 0 <= c < width) or walls[r, c]
+                destinations.append(state if blocked else r * width + c)
+            for action in range(4):
+                transitions[state, action, destinations[action]] += 1 - slip
+                for destination in destinations:
+                    transitions[state, action, destination] += slip / 4
+    transitions[:, :, goal[0] * width + goal[1]] = 0.0  # arriving at the goal ends the episode
+    return transitions
+
+
+def test_gridworld_against_a_loop_reference():
+    walls = np.zeros((4, 5), dtype=bool)
+    walls[1, 1:4] = True
+    mdp = TabularMDP.gridworld(4, 5, slip=0.2, walls=walls, goal=(3, 2), step_reward=-0.5)
+    expected = gridworld_by_loops(4, 5, 0.2, walls, (3, 2))
+    np.testing.assert_allclose(mdp.transitions.toarray(), expected.reshape(20 * 4, 20), atol=1e-15)
+    np.testing.assert_array_equal(mdp.rewards, -0.5)
+
+
+def test_gridworld_values_are_shortest_paths():
+    from sb3_maxent.tabular import soft_value_iteration
+
+    walls = np.zeros((3, 4), dtype=bool)
+    walls[0:2, 2] = True  # a wall in column 2, open at the bottom row
+    mdp = TabularMDP.gridworld(3, 4, slip=0.0, walls=walls, goal=(0, 3))
+    values = soft_value_iteration(mdp, 1.0, 0.0, tol=1e-12).values.reshape(3, 4)
+    # -1 a step, the step into the goal included: minus the number of moves around the wall
+    np.testing.assert_allclose(values[:, :2], [[-7, -6], [-6, -5], [-5, -4]])
+    np.testing.assert_allclose(values[:, 3], [-1, -1, -2])
+    assert values[2, 2] == -3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"height": 1, "width": 1}, r"^a gridworld needs at least 2 cells, got 1 x 1$"),
+        ({"height": 2, "width": 2, "slip": 1.5}, r"^slip must be a probability in \[0, 1\], got 1\.5$"),
+        ({"height": 2, "width": 2, "walls": np.zeros((3, 2))}, r"^walls must have shape \(2, 2\), got \(3, 2\)$"),
+        ({"height": 2, "width": 2, "goal": (2, 0)}, r"^goal \(2, 0\) must be a free cell of the 2 x 2 grid$"),
+        ({"height": 2, "width": 2, "walls": np.eye(2, dtype=bool)}, r"^goal \(1, 1\) must be a free cell"),
+    ],
+)
+def test_malformed_gridworlds_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TabularMDP.gridworld(**kwargs)

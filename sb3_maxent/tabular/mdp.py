@@ -136,6 +136,66 @@ class TabularMDP:
         return cls(matrix, rewards)
 
     @classmethod
+    def gridworld(
+        cls,
+        height: int,
+        width: int,
+        slip: float = 0.1,
+        walls: ArrayLike | None = None,
+        goal: tuple[int, int] | None = None,
+        step_reward: float = -1.0,
+    ) -> "TabularMDP":
+        """
+        A gridworld: state ``row * width + column``, actions up, right, down, left. The intended move happens with
+        probability ``1 - slip``; with probability ``slip`` the move is drawn uniformly from the four (the intended
+        one included). A move into a wall or off the grid stays in place. Each step gives ``step_reward``; arriving
+        at the goal ends the episode. Built without a Python loop over states (10^6 states in seconds).
+
+        :param walls: boolean mask of shape (height, width), ``True`` for walls (their states are never entered)
+        :param goal: (row, column) of the goal, the bottom-right corner by default
+        """
+        if height < 1 or width < 1 or height * width < 2:
+            raise ValueError(f"a gridworld needs at least 2 cells, got {height} x {width}")
+        if not 0.0 <= slip <= 1.0:
+            raise ValueError(f"slip must be a probability in [0, 1], got {slip}")
+        wall_mask = np.zeros((height, width), dtype=bool) if walls is None else np.asarray(walls, dtype=bool)
+        if wall_mask.shape != (height, width):
+            raise ValueError(f"walls must have shape ({height}, {width}), got {wall_mask.shape}")
+        goal_row, goal_column = (height - 1, width - 1) if goal is None else goal
+        if not (0 <= goal_row < height and 0 <= goal_column < width) or wall_mask[goal_row, goal_column]:
+            raise ValueError(f"goal {(goal_row, goal_column)} must be a free cell of the {height} x {width} grid")
+        n_states, n_actions = height * width, 4
+        rows, columns = np.divmod(np.arange(n_states), width)
+        # where each of the 4 moves leads from every state: (4, S)
+        destinations = np.empty((n_actions, n_states), dtype=np.int64)
+        for action, (d_row, d_column) in enumerate([(-1, 0), (0, 1), (1, 0), (0, -1)]):
+            next_rows, next_columns = rows + d_row, columns + d_column
+            inside = (next_rows >= 0) & (next_rows < height) & (next_columns >= 0) & (next_columns < width)
+            target = np.where(inside, next_rows * width + next_columns, np.arange(n_states))
+            blocked = wall_mask.ravel()[np.where(inside, target, 0)] & inside
+            destinations[action] = np.where(blocked, np.arange(n_states), target)
+        # row s * 4 + a: the intended move (1 - slip) plus every move (slip / 4); duplicates are summed
+        state_action = np.arange(n_states * n_actions)
+        intended = destinations.T.ravel()  # (S * A,): destination of action a from s
+        every_move = np.repeat(destinations.T, n_actions, axis=0)  # (S * A, 4)
+        matrix = sp.csr_matrix(
+            (
+                np.concatenate([np.full(state_action.size, 1.0 - slip), np.full(every_move.size, slip / n_actions)]),
+                (
+                    np.concatenate([state_action, np.repeat(state_action, n_actions)]),
+                    np.concatenate([intended, every_move.ravel()]),
+                ),
+            ),
+            shape=(n_states * n_actions, n_states),
+        )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        terminal = np.zeros(n_states, dtype=bool)
+        terminal[goal_row * width + goal_column] = True
+        matrix = _drop_terminal_columns(matrix, terminal, n_states)
+        return cls(matrix, np.full((n_states, n_actions), float(step_reward)))
+
+    @classmethod
     def random(
         cls, n_states: int, n_actions: int, n_successors: int = 4, seed: int | None = None, reward_scale: float = 1.0
     ) -> "TabularMDP":

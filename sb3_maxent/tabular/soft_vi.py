@@ -18,6 +18,7 @@ from sb3_maxent.tabular.solvers import (
     EvaluationMethod,
     SolverResult,
     check_gamma,
+    soft_newton_iteration,
     soft_policy_evaluation,
     soft_policy_iteration,
     soft_value_iteration,
@@ -25,7 +26,8 @@ from sb3_maxent.tabular.solvers import (
 
 SelfSoftValueIteration = TypeVar("SelfSoftValueIteration", bound="SoftValueIteration")
 
-Solver = Literal["value_iteration", "policy_iteration"]
+Solver = Literal["auto", "newton", "value_iteration", "policy_iteration"]
+SOLVERS = ("auto", "newton", "value_iteration", "policy_iteration")
 
 
 class SoftValueIteration(BaseAlgorithm):
@@ -49,7 +51,12 @@ class SoftValueIteration(BaseAlgorithm):
     :param tol: stop when the Bellman residual :math:`\\|\\mathcal{T}Q - Q\\|_\\infty` is at most ``tol``
     :param max_iter: maximum number of sweeps (value iteration) or improvement steps (policy iteration);
         reaching it warns
-    :param solver: ``"value_iteration"`` or ``"policy_iteration"``
+    :param solver: ``"newton"`` (soft policy iteration as an inexact Newton method, matrix-free:
+        :func:`~sb3_maxent.tabular.solvers.soft_newton_iteration`), ``"value_iteration"``, ``"policy_iteration"``
+        (each evaluation solved to ``tol`` by ``evaluation``), or ``"auto"`` (the default): ``"newton"``, which
+        needed the fewest mat-vecs at every size and discount measured (``benchmarks/soft_vi_scale.md``), and
+        ``"value_iteration"`` at ``gamma = 1`` (which Newton does not take).
+        ``solver_used`` says which one solved
     :param evaluation: policy evaluation of policy iteration: ``"direct"`` (sparse LU), ``"gmres"`` or ``"iterative"``
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -76,7 +83,7 @@ class SoftValueIteration(BaseAlgorithm):
         ent_coef: float = 1e-3,
         tol: float = 1e-8,
         max_iter: int = 100_000,
-        solver: Solver = "value_iteration",
+        solver: Solver = "auto",
         evaluation: EvaluationMethod = "direct",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -104,8 +111,8 @@ class SoftValueIteration(BaseAlgorithm):
             raise ValueError(f"tol must be a finite number > 0, got {tol}")
         if max_iter < 1:
             raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-        if solver not in ("value_iteration", "policy_iteration"):
-            raise ValueError(f"solver must be 'value_iteration' or 'policy_iteration', got {solver!r}")
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}, got {solver!r}")
         if evaluation not in ("direct", "gmres", "iterative"):
             raise ValueError(f"evaluation must be 'direct', 'gmres' or 'iterative', got {evaluation!r}")
         self.tol, self.max_iter, self.solver, self.evaluation = float(tol), int(max_iter), solver, evaluation
@@ -121,6 +128,7 @@ class SoftValueIteration(BaseAlgorithm):
         self.residual = float("inf")
         self.converged = False
         self.solver_result: SolverResult | None = None
+        self.solver_used: str | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -172,15 +180,30 @@ class SoftValueIteration(BaseAlgorithm):
         """Solve the MDP with the configured solver and store :math:`Q^*` in the policy."""
         if self.mdp is None:
             raise ValueError("no MDP to solve: this model was loaded without an environment exposing `P`")
-        if self.solver == "value_iteration":
+        solver = self._resolved_solver()
+        if solver == "newton":
+            result = soft_newton_iteration(self.mdp, self.gamma, self.ent_coef, self.tol, self.max_iter)
+        elif solver == "value_iteration":
             result = soft_value_iteration(self.mdp, self.gamma, self.ent_coef, self.tol, self.max_iter)
         else:
             result = soft_policy_iteration(self.mdp, self.gamma, self.ent_coef, self.tol, self.max_iter, self.evaluation)
+        self.solver_used = solver
+        if self.verbose >= 1:
+            print(
+                f"SoftValueIteration: {solver} solved {self.mdp.n_states} states in {result.iterations} iterations "
+                f"({result.sweeps} mat-vecs), residual {result.residual:.3g}"
+            )
         self.policy.set_q_values(result.q_values, self.ent_coef)
         self.solver_result = result
         self.iterations, self.residual, self.converged = result.iterations, result.residual, result.converged
         self._n_updates += result.iterations
         return result
+
+    def _resolved_solver(self) -> str:
+        """``"auto"``: the inexact Newton solver, except at gamma = 1 (which it does not take): value iteration."""
+        if self.solver != "auto":
+            return self.solver
+        return "newton" if self.gamma < 1.0 else "value_iteration"
 
     def evaluate_policy_table(self, action_probabilities: FloatArray, method: EvaluationMethod = "direct") -> SolverResult:
         """
@@ -244,6 +267,7 @@ class SoftValueIteration(BaseAlgorithm):
         return self
 
     def _record_solution(self) -> None:
+        self.logger.record("train/solver", str(self.solver_used), exclude="tensorboard")
         self.logger.record("train/iterations", self.iterations)
         self.logger.record("train/residual", self.residual)
         self.logger.record("train/converged", int(self.converged))

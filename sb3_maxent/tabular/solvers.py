@@ -100,24 +100,34 @@ def soft_value_iteration(
     if q_values.shape != shape:
         raise ValueError(f"q_init must have shape (n_states, n_actions) = {mdp.rewards.shape}, got {q_values.T.shape}")
     workspace = np.empty(shape)
-    residual = np.inf
+    values = soft_value(q_values, ent_coef, workspace, axis=0)
+    change = np.empty_like(values)
+    bound = np.inf
     iteration = 0
     while iteration < max_iter:
         # T Q = r + gamma P V(Q): one sparse mat-vec and one log-sum-exp per sweep
-        next_q = (transitions @ soft_value(q_values, ent_coef, workspace, axis=0)).reshape(shape)
-        next_q *= gamma
-        next_q += rewards
-        np.subtract(next_q, q_values, out=workspace)
-        residual = float(np.max(np.abs(workspace, out=workspace)))
-        q_values = next_q
+        q_values = (transitions @ values).reshape(shape)
+        q_values *= gamma
+        q_values += rewards
+        next_values = soft_value(q_values, ent_coef, workspace, axis=0)
+        # T Q' - Q' = gamma P (V(Q') - V(Q)) for Q' = T Q, and P's rows sum to at most 1: gamma |dV| bounds the
+        # residual of the new Q with S numbers instead of S x A
+        np.subtract(next_values, values, out=change)
+        bound = gamma * float(np.max(np.abs(change, out=change), initial=0.0))
+        values = next_values
         iteration += 1
-        _check_bounded(residual, iteration, gamma)
-        if residual <= tol:
+        _check_bounded(bound, iteration, gamma)
+        if bound <= tol:
             break
+    # the exact residual of the returned Q, once: one more mat-vec
+    backup = (transitions @ values).reshape(shape)
+    backup *= gamma
+    backup += rewards
+    np.subtract(backup, q_values, out=backup)
+    residual = float(np.max(np.abs(backup, out=backup), initial=0.0))
     converged = residual <= tol
     _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
-    values = soft_value(q_values, ent_coef, axis=0)
-    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration)
+    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration + 1)
 
 
 def soft_policy_evaluation(
@@ -226,6 +236,116 @@ def soft_policy_iteration(
     _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tol)
     values = soft_value(q_values, ent_coef)
     return SolverResult(q_values, values, iteration, residual, converged, sweeps=sweeps, history=history)
+
+
+def soft_newton_iteration(
+    mdp: TabularMDP,
+    gamma: float,
+    ent_coef: float,
+    tol: float = 1e-8,
+    max_iter: int = 1_000,
+    restart: int = 20,
+) -> SolverResult:
+    r"""
+    Soft policy iteration as an inexact Newton method, matrix-free.
+
+    Newton's method on :math:`F(V) = \mathcal{T}V - V`, whose Jacobian is :math:`\gamma P_\pi - I` at the
+    soft-greedy policy :math:`\pi` of :math:`Q = r + \gamma P V`: each step solves
+    :math:`(I - \gamma P_\pi)\,\delta = F(V)` (the soft evaluation of :math:`\pi`, as a correction) by GMRES,
+    only as accurately as the current residual warrants (Eisenstat and Walker's forcing terms, choice 2:
+    :math:`\eta_k = 0.9\,(\|F_k\| / \|F_{k-1}\|)^2`, safeguarded and capped at 0.9), and never beyond what
+    ``tol`` needs. :math:`P_\pi v = \sum_a \pi(a|\cdot)\,(P_a v)` is one product with the transition matrix and
+    a weighted sum over actions: :math:`P_\pi` is never formed.
+
+    A step that does not lower :math:`\|F\|_\infty` is replaced by a value-iteration step :math:`V \leftarrow
+    \mathcal{T}V` (a :math:`\gamma`-contraction), so the residual decreases at every step. Needs
+    :math:`\gamma < 1`.
+    Stops when :math:`\gamma\|F(V)\|_\infty \le` ``tol``, which bounds the optimality residual of
+    :math:`Q = r + \gamma P V`: :math:`\mathcal{T}Q - Q = \gamma P F(V)`; the returned residual is that exact
+    :math:`\|\mathcal{T}Q - Q\|_\infty`.
+
+    :param restart: GMRES restart length (memory: ``restart`` vectors of ``n_states`` floats)
+    :return: ``iterations`` are Newton steps, ``sweeps`` every product with the transition matrix
+    """
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(
+            f"soft_newton_iteration needs gamma in [0, 1), got {gamma}: at gamma = 1 an intermediate policy can "
+            "almost never terminate; use soft_value_iteration or soft_policy_iteration"
+        )
+    transitions, rewards = mdp.action_major_transitions, mdp.action_major_rewards
+    n_actions, n_states = rewards.shape
+    counter = _IterationCounter()
+
+    def backup(values: FloatArray) -> FloatArray:
+        # Q = r + gamma P V, as (A, S)
+        counter(0.0)
+        q_values = (transitions @ values).reshape(n_actions, n_states)
+        q_values *= gamma
+        q_values += rewards
+        return q_values
+
+    values = np.zeros(n_states)
+    q_values = backup(values)
+    residual_values = soft_value(q_values, ent_coef, axis=0) - values  # F(V) = T V - V
+    norm, previous_norm, eta = float(np.linalg.norm(residual_values)), 0.0, 0.5
+    iteration = 0
+    floor = 0.5 * tol / max(gamma, 1e-12)  # a linear residual below this is below tol after the step
+    while gamma * float(np.max(np.abs(residual_values), initial=0.0)) > tol and iteration < max_iter:
+        if iteration > 0:
+            eta = _eisenstat_walker(eta, norm, previous_norm)
+        policy = np.ascontiguousarray(soft_greedy_policy(q_values.T, ent_coef).T)  # (A, S)
+
+        def newton_operator(vector: FloatArray, policy: FloatArray = policy) -> FloatArray:
+            # (I - gamma P_pi) v, matrix-free
+            counter(0.0)
+            return vector - gamma * policy_transition_product(transitions, policy, vector)
+
+        operator = spla.LinearOperator((n_states, n_states), matvec=newton_operator, dtype=np.float64)
+        tolerance = max(eta * norm, floor)
+        step, _ = spla.gmres(operator, residual_values, rtol=0.0, atol=tolerance, restart=restart, maxiter=max_iter)
+        iteration += 1
+        sup_norm = float(np.max(np.abs(residual_values), initial=0.0))
+        candidate = values + step
+        candidate_q = backup(candidate)
+        candidate_residual = soft_value(candidate_q, ent_coef, axis=0) - candidate
+        if not float(np.max(np.abs(candidate_residual), initial=0.0)) < sup_norm:
+            # safeguard: a Newton step that does not lower the residual (far from the solution, an intermediate
+            # policy that nearly never terminates at gamma = 1) is replaced by a value-iteration step, V <- T V
+            candidate = values + residual_values
+            candidate_q = backup(candidate)
+            candidate_residual = soft_value(candidate_q, ent_coef, axis=0) - candidate
+        values, q_values, residual_values = candidate, candidate_q, candidate_residual
+        _check_bounded(float(np.max(np.abs(residual_values), initial=0.0)), iteration, gamma)
+        previous_norm, norm = norm, float(np.linalg.norm(residual_values))
+    # the exact optimality residual of Q = r + gamma P V, once: T Q - Q (= gamma P F(V)), one more mat-vec
+    residual = float(np.max(np.abs(backup(soft_value(q_values, ent_coef, axis=0)) - q_values), initial=0.0))
+    converged = residual <= tol
+    _warn_unless_converged(converged, "soft Newton iteration", max_iter, residual, tol)
+    q_final = np.ascontiguousarray(q_values.T)
+    return SolverResult(q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count)
+
+
+def policy_transition_product(action_major_transitions: sp.csr_matrix, policy: FloatArray, vector: FloatArray) -> FloatArray:
+    r"""
+    :math:`(P_\pi v)(s) = \sum_a \pi(a|s) \sum_{s'} P(s'|s,a)\, v(s')` without forming :math:`P_\pi`: one product
+    with the (A·S, S) transition matrix and a weighted sum over actions.
+
+    :param action_major_transitions: :attr:`TabularMDP.action_major_transitions` (row ``a * S + s``)
+    :param policy: :math:`\pi`, shape (n_actions, n_states) (action-major, as the transitions)
+    :param vector: :math:`v`, shape (n_states,)
+    """
+    n_actions, n_states = policy.shape
+    successor_values = (action_major_transitions @ vector).reshape(n_actions, n_states)
+    return np.einsum("as,as->s", policy, successor_values)
+
+
+def _eisenstat_walker(previous_eta: float, norm: float, previous_norm: float, gamma_ew: float = 0.9) -> float:
+    """Forcing term of inexact Newton (Eisenstat and Walker 1996, choice 2), safeguarded, in (0, 0.9]."""
+    eta = gamma_ew * (norm / previous_norm) ** 2 if previous_norm > 0 else 0.5
+    safeguard = gamma_ew * previous_eta**2
+    if safeguard > 0.1:
+        eta = max(eta, safeguard)
+    return min(eta, 0.9)
 
 
 class _IterationCounter:
