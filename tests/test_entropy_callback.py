@@ -1,5 +1,7 @@
 """EntropyTargetCallback: dual gradient descent on the temperature, for SACV1 and SB3's SAC."""
 
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -256,3 +258,21 @@ def test_entropy_and_alpha_converge_on_a_discrete_bandit():
     np.testing.assert_allclose(q_values, DiscreteBandit.rewards, atol=0.05)
     assert boltzmann_entropy(q_values, callback.ent_coef) == pytest.approx(target, abs=0.05)
     assert np.allclose(alphas, alpha_star, rtol=0.15), (alphas, alpha_star)
+
+
+def test_load_reads_tensors_only(tmp_path):
+    # the callback's file holds tensors and an optimiser state: loading it never unpickles arbitrary objects
+    model = _model_with_filled_buffer()
+    callback = EntropyTargetCallback(target_entropy=-1.0)
+    callback.init_callback(model)
+    callback.save(tmp_path / "callback.pt")
+    callback.load(tmp_path / "callback.pt")
+    state = callback.state_dict()
+    state["untrusted"] = NotATensor()
+    th.save(state, tmp_path / "tampered.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        callback.load(tmp_path / "tampered.pt")
+
+
+class NotATensor:
+    """An arbitrary class: torch.load(weights_only=True) refuses to build it."""

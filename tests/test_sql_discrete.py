@@ -243,3 +243,28 @@ def test_gumbel_max_draws_follow_the_softmax(logits):
     draws = gumbel_max_sample(rows)
     frequencies = th.bincount(draws, minlength=4).double() / draws.numel()
     th.testing.assert_close(frequencies, th.softmax(th.tensor(logits, dtype=th.float64), dim=0), atol=0.008, rtol=0.0)
+
+
+def test_boltzmann_functions_on_any_leading_shape_and_at_zero_temperature():
+    from sb3_maxent.common import boltzmann
+
+    q_values = th.tensor([[[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]], [[-1.0, 4.0, 4.0], [2.0, 1.0, 0.0]]])  # (2, 2, 3)
+    values = boltzmann.soft_value(q_values, 0.5)
+    assert values.shape == (2, 2, 1)
+    for index in np.ndindex(2, 2):
+        expected = 0.5 * th.logsumexp(q_values[index] / 0.5, dim=0)
+        assert values[index].item() == pytest.approx(expected.item(), rel=1e-6)
+    np.testing.assert_allclose(boltzmann.soft_value(q_values, 0.0).numpy(), q_values.max(dim=-1, keepdim=True).values)
+    # a greedy policy has no entropy: zeros, one per state
+    flat = q_values.reshape(4, 3)
+    zero = boltzmann.entropy(flat, 0.0)
+    assert zero.shape == (4,) and th.equal(zero, th.zeros(4))
+    probabilities = th.softmax(flat / 1.0, dim=1)
+    np.testing.assert_allclose(boltzmann.entropy(flat, 1.0), -(probabilities * probabilities.log()).sum(dim=1), rtol=1e-6)
+
+
+def test_a_policy_without_its_algorithm_cannot_give_boltzmann_probabilities():
+    model = SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.4, policy_kwargs=SMALL)
+    model.policy.temperature = None
+    with pytest.raises(AssertionError, match=r"^the policy samples at its algorithm's temperature$"):
+        model.policy.boltzmann_log_probs(th.zeros(1, 3))
