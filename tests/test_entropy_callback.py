@@ -166,20 +166,71 @@ def test_schedules():
 
 
 def test_refusals():
-    with pytest.raises(ValueError, match="already learns its ent_coef"):
+    with pytest.raises(
+        ValueError,
+        match=r"^SACV1 already learns its ent_coef \('auto'\): create it with a float ent_coef \(e\.g\. ent_coef=0\.1\) "
+        r"to let EntropyTargetCallback drive it$",
+    ):
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef="auto", policy_kwargs=SMALL))
-    with pytest.raises(ValueError, match="supports SACV1, SB3's SAC and discrete SoftQLearning"):
+    with pytest.raises(
+        ValueError,
+        match=r"^EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning \(with a float ent_coef\), "
+        r".*not PPO$",
+    ):
         EntropyTargetCallback().init_callback(PPO("MlpPolicy", "Pendulum-v1"))
-    with pytest.raises(ValueError, match="initial_ent_coef"):
-        EntropyTargetCallback(initial_ent_coef=0.0)
-    with pytest.raises(ValueError, match="alpha > 0"):
+    for value in (0.0, float("inf")):
+        with pytest.raises(ValueError, match=rf"^initial_ent_coef must be a finite number > 0, got {value}$"):
+            EntropyTargetCallback(initial_ent_coef=value)
+        with pytest.raises(ValueError, match=rf"^learning_rate must be a finite number > 0, got {value}$"):
+            EntropyTargetCallback(learning_rate=value)
+    with pytest.raises(ValueError, match=r"^batch_size must be >= 1, got 0$"):
+        EntropyTargetCallback(batch_size=0)
+    with pytest.raises(ValueError, match=r"\(pass initial_ent_coef\)$"):
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.0, policy_kwargs=SMALL))
     with pytest.raises(ValueError, match="target_entropy"):
         EntropyTargetCallback(target_entropy="high")
-    with pytest.raises(ValueError, match="SVGD sampler"):
+    with pytest.raises(
+        ValueError,
+        match=r"^continuous SoftQLearning samples with an SVGD sampler whose log-probability \(and entropy\) has no "
+        r"closed form: EntropyTargetCallback cannot drive its temperature; set ent_coef directly$",
+    ):
         EntropyTargetCallback().init_callback(
             SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8]})
         )
+    model = SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs=SMALL)
+    model.replay_buffer = None
+    with pytest.raises(ValueError, match=r"^EntropyTargetCallback needs the model's replay buffer$"):
+        EntropyTargetCallback().init_callback(model)
+
+
+def test_defaults_boundaries_and_what_an_update_logs():
+    callback = EntropyTargetCallback()
+    assert (callback.learning_rate, callback.verbose, callback.initial_ent_coef, callback.batch_size) == (3e-4, 0, None, None)
+    # the smallest valid values are accepted
+    EntropyTargetCallback(batch_size=1, initial_ent_coef=0.5, learning_rate=1e-9)
+    model = _model_with_filled_buffer(ent_coef=0.5)
+    sizes = []
+    sample = model.replay_buffer.sample
+    model.replay_buffer.sample = lambda batch_size, env=None: sizes.append(batch_size) or sample(batch_size, env=env)
+    callback = EntropyTargetCallback(target_entropy=-0.5, initial_ent_coef=0.2, batch_size=7, learning_rate=0.01)
+    callback.init_callback(model)
+    # initial_ent_coef replaces the model's 0.5 from the start
+    assert callback.ent_coef == pytest.approx(0.2) and model.temperature.item() == pytest.approx(0.2)
+    callback.update(3)
+    assert sizes == [7, 7, 7]
+    logged = model.logger.name_to_value
+    assert logged["train/ent_coef"] == pytest.approx(callback.ent_coef)
+    assert logged["train/target_entropy"] == -0.5
+    assert np.isfinite(logged["train/entropy"]) and np.isfinite(logged["train/ent_coef_loss"])
+    # no new gradient steps of the model: no dual step at the next rollout
+    before = callback.ent_coef
+    callback.on_rollout_start()
+    assert callback.ent_coef == before
+    # a state loaded after initialisation applies at once
+    state = callback.state_dict()
+    callback.update(2)
+    callback.load_state_dict(state)
+    assert callback.log_ent_coef.item() == pytest.approx(state["log_ent_coef"].item())
 
 
 def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
