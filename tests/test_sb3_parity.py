@@ -235,3 +235,61 @@ def test_overflow_with_gamma_below_one_names_the_scale_not_a_cycle():
     assert "cycle" not in str(error.value) and "rescale the rewards" in str(error.value)
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(FloatingPointError, match="rescale"):
         soft_policy_evaluation(mdp, np.full((2, 2), 0.5), gamma=0.99, ent_coef=1.0, method="iterative")
+
+
+SHARED_DEFAULTS = (
+    "buffer_size",
+    "learning_starts",
+    "batch_size",
+    "tau",
+    "gamma",
+    "gradient_steps",
+    "target_update_interval",
+    "optimize_memory_usage",
+    "_stats_window_size",
+    "verbose",
+)
+
+
+@pytest.mark.parametrize(("ours", "sb3", "env"), [("SACV1", "SAC", "Pendulum-v1"), ("SoftQLearning", "DQN", "CartPole-v1")])
+def test_defaults_are_sb3s(ours, sb3, env):
+    import stable_baselines3
+
+    import sb3_maxent
+
+    ours_model = getattr(sb3_maxent, ours)("MlpPolicy", env)
+    sb3_model = getattr(stable_baselines3, sb3)("MlpPolicy", env)
+    for name in SHARED_DEFAULTS + (("max_grad_norm",) if sb3 == "DQN" else ()):
+        if hasattr(sb3_model, name):
+            assert getattr(ours_model, name) == getattr(sb3_model, name), name
+    assert ours_model.train_freq == sb3_model.train_freq
+    assert type(ours_model.replay_buffer) is type(sb3_model.replay_buffer)
+
+
+@pytest.mark.parametrize(("ours", "env"), [("SACV1", "Pendulum-v1"), ("SoftQLearning", "CartPole-v1")])
+def test_buffer_and_logging_arguments_reach_sb3(ours, env, tmp_path):
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    import sb3_maxent
+
+    class TaggedBuffer(ReplayBuffer):
+        def __init__(self, *args, tag=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.tag = tag
+
+    model = getattr(sb3_maxent, ours)(
+        "MlpPolicy",
+        env,
+        buffer_size=500,
+        replay_buffer_class=TaggedBuffer,
+        replay_buffer_kwargs={"tag": "kept", "handle_timeout_termination": False},
+        optimize_memory_usage=True,
+        stats_window_size=7,
+        tensorboard_log=str(tmp_path),
+        learning_starts=10,
+    )
+    assert isinstance(model.replay_buffer, TaggedBuffer) and model.replay_buffer.tag == "kept"
+    assert model.replay_buffer.optimize_memory_usage and model.replay_buffer.buffer_size == 500
+    model.learn(40)
+    assert model.ep_info_buffer.maxlen == 7 and model.tensorboard_log == str(tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1  # the TensorBoard run folder

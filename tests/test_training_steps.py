@@ -456,3 +456,17 @@ def test_divergence_names_the_loss_and_the_step(algorithm):
         rf"\(environment step {model.num_timesteps}\)",
     ):
         model.train(gradient_steps=2, batch_size=BATCH_SIZE)
+
+
+def test_target_update_every_step_when_envs_outnumber_the_interval():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    with pytest.warns(UserWarning, match="greater than the target network update interval"):
+        model = SoftQLearning("MlpPolicy", make_vec_env("CartPole-v1", n_envs=3), target_update_interval=2, tau=0.5)
+    online, target = model._online_and_target()
+    for call in range(3):
+        perturb(target, seed=call)
+        old = [p.detach().clone() for p in target.parameters()]
+        model._on_step()  # every env.step() updates: 2 // 3 environments rounds up to every call
+        for before, new_online, new_target in zip(old, online.parameters(), target.parameters(), strict=True):
+            th.testing.assert_close(new_target, 0.5 * new_online + 0.5 * before)
