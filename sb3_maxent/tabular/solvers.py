@@ -314,8 +314,7 @@ def soft_newton_iteration(
         candidate_q = backup(candidate)
         candidate_residual = soft_value(candidate_q, ent_coef, axis=0) - candidate
         if not float(np.max(np.abs(candidate_residual), initial=0.0)) <= SAFEGUARD_GROWTH * sup_norm:
-            # safeguard: a Newton step that multiplies the residual (an inexact solve gone wrong; a policy-iteration
-            # step may raise the sup norm a little on its way, which is fine) is replaced by V <- T V
+            # safeguard against a blow-up (see SAFEGUARD_GROWTH): the step is replaced by V <- T V
             candidate = values + residual_values
             candidate_q = backup(candidate)
             candidate_residual = soft_value(candidate_q, ent_coef, axis=0) - candidate
