@@ -47,7 +47,7 @@ def test_train_other_algorithms(tmp_path, algo, env_id, params):
     assert "Deterministic evaluation of" in result.stdout
 
 
-def test_train_then_evaluate(tmp_path):
+def test_train_then_evaluate(tmp_path, monkeypatch):
     command = [
         sys.executable,
         "-m",
@@ -81,6 +81,26 @@ def test_train_then_evaluate(tmp_path):
         (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader
     )
     assert dict(saved_config)["learning_rate"] == 1e-3
+    assert_plot_train_draws_the_run(tmp_path, monkeypatch)
+
+
+def assert_plot_train_draws_the_run(log_folder, monkeypatch):
+    """rl_zoo3's plot script (the `plots` extra) reads our logs and draws one curve per run, without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rl_zoo3.plots.plot_train import plot_train
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    monkeypatch.setattr(sys, "argv", ["plot_train", "-a", "sacv1", "-e", "Pendulum", "-f", str(log_folder), "-w", "1"])
+    plot_train()
+    (figure,) = shown
+    (line,) = figure.axes[0].get_lines()
+    assert line.get_label() == "Pendulum-v1_1"
+    assert len(line.get_xdata()) >= 1  # one 200-step episode in 300 steps
+    plt.close(figure)
 
 
 def test_unknown_algorithm_is_refused():

@@ -49,12 +49,18 @@ class MultiGoalEnv(gym.Env):
         self.steps = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Start at the origin; ``options`` is accepted and unused."""
         super().reset(seed=seed)
         self.position = np.zeros(2)
         self.steps = 0
         return self.position.astype(np.float32), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """
+        Move by the action clipped to [-1, 1]^2. The reward is
+        ``-action_cost |a|^2 - distance_cost min_g |x - g| (+ goal_reward on reaching a goal)``; the episode
+        terminates at a goal and is truncated after ``max_episode_steps``.
+        """
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         bound = 1.5 * np.abs(self.goals).max()
         self.position = np.clip(self.position + action, -bound, bound)

@@ -5,7 +5,7 @@ Score = killed / (all checked - equivalent). A mutant that no selected test reac
 surviving: nothing would catch it. ``equivalent.toml`` lists the mutants that cannot change behaviour, each with
 the reason (for example a default argument passed explicitly with its default value).
 
-    python tests/mutation/score.py [--target 90] [--survivors]
+    python tests/mutation/score.py [--target 90] [--survivors] [--diffs [MODULE]]
 """
 
 from __future__ import annotations
@@ -42,10 +42,22 @@ def module_of(mutant: str) -> str:
     return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
+def print_diffs(names: list[str]) -> None:
+    # mutmut resolves mutant names relative to the mutants/ copy of the project
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    for name in names:
+        print(f"\n# {name}")
+        print(get_diff_for_mutant(name, path=Path("sb3_maxent", *module_of(name).split(".")[1:]).with_suffix(".py")))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", type=float, default=90.0, help="fail below this score (percent)")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    parser.add_argument(
+        "--diffs", nargs="?", const="", metavar="MODULE", help="print each survivor's diff (of MODULE's, if given)"
+    )
     args = parser.parse_args()
 
     statuses = mutant_statuses(ROOT / "mutants")
@@ -70,6 +82,8 @@ def main() -> int:
     survivors = sorted(name for name, status in counted.items() if status in SURVIVED)
     if args.survivors:
         print("\n".join(f"  {name} ({counted[name]})" for name in survivors))
+    if args.diffs is not None:
+        print_diffs([name for name in survivors if module_of(name).startswith(args.diffs)])
     if stale:
         print(f"equivalent.toml lists mutants that were killed or not generated: {stale}")
         return 1
