@@ -12,7 +12,7 @@ import pytest
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+PAGES = [ROOT / "README.md", ROOT / "README.pypi.md", *sorted((ROOT / "docs").rglob("*.md"))]
 STEPS_PER_EXAMPLE_LEARN = 300
 
 

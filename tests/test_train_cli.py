@@ -213,7 +213,10 @@ BAD_CONFIG = "Pendulum-v1:\n  policy: MlpPolicy\n"
     ("arguments", "message"),
     [
         (["--algo", "sacv1", "--env", "CartPole-v1"], "--algo sacv1 needs Box actions; CartPole-v1 has Discrete(2)"),
-        (["--algo", "soft_vi", "--env", "Pendulum-v1"], "has no entry for Pendulum-v1"),
+        (["--algo", "sacv1", "--env", "MountainCarContinuous-v0", "-conf", "{bad_config}"], "has no entry for Mountain"),
+        (["--algo", "sql", "--env", "CartPol-v1"], "CartPol-v1 is not a registered environment; did you mean CartPole-v1?"),
+        (["--algo", "soft_vi", "--env", "CartPole-v1"], "CartPole-v1 exposes no transition model `env.unwrapped.P`"),
+        (["--algo", "sacv1", "--env", "Pendulum-v1", "-conf", "{missing}"], "-conf {missing}: no such file"),
         (["--algo", "sacv1", "--env", "Pendulum-v1", "-conf", "{bad_config}"], "has no `n_timesteps`"),
         (["--algo", "soft_vi", "--env", "MountainCar-v0", "-conf", "{mountain_car}"], "exposes no transition model"),
         (["--algo", "soft_vi", "--env", "Pendulum-v1", "-conf", "{mountain_car}"], "needs Discrete actions"),
@@ -225,8 +228,27 @@ def test_bad_command_lines_fail_before_training(tmp_path, capsys, arguments, mes
     (tmp_path / "bad.yml").write_text(BAD_CONFIG)
     (tmp_path / "mountain_car.yml").write_text("MountainCar-v0:\n  n_timesteps: 100\ndefault:\n  n_timesteps: 100\n")
     paths = {"bad_config": str(tmp_path / "bad.yml"), "mountain_car": str(tmp_path / "mountain_car.yml")}
+    paths["missing"] = str(tmp_path / "missing.yml")
     arguments = [argument.format(**paths) for argument in arguments]
+    message = message.format(**paths)
     with pytest.raises(SystemExit) as exit_info:
         main([*arguments, "-f", str(tmp_path / "logs")])
+    assert str(exit_info.value).startswith("python -m sb3_maxent.train: error: ")
     assert message in str(exit_info.value)
     assert not (tmp_path / "logs").exists()  # nothing was built
+
+
+@pytest.mark.parametrize(
+    ("argv0", "program"),
+    [("/x/sb3_maxent/train.py", "python -m sb3_maxent.train"), ("/bin/sb3-maxent-train", "sb3-maxent-train")],
+)
+def test_help_names_the_program_and_lists_our_options(capsys, monkeypatch, argv0, program):
+    from sb3_maxent.zoo.train import main
+
+    monkeypatch.setattr(sys, "argv", [argv0])
+    main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {program} [-h]")
+    assert "--algo {" in out and "sacv1" in out  # rl_zoo3's own help, our algorithms registered
+    assert "--final-eval-episodes N" in out.split("sb3_maxent options:")[1]
+    assert "train.py" not in out

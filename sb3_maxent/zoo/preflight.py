@@ -3,6 +3,7 @@ Checks of an rl_zoo3 command line for our algorithms, run before rl_zoo3 builds 
 or environment the algorithm cannot use fails with one clear sentence instead of a traceback mid-set-up.
 """
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int)
     """
     if not conf_file.endswith((".yml", ".yaml")):
         return
+    if not Path(conf_file).is_file():
+        raise ValueError(f"-conf {conf_file}: no such file")
     hyperparams = yaml.load(Path(conf_file).read_text(), Loader=yaml.UnsafeLoader) or {}
     entry_name = env_id if env_id in hyperparams else "default"
     if entry_name not in hyperparams:
@@ -29,6 +32,18 @@ def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int)
         raise ValueError(
             f"entry {entry_name!r} of {conf_file} has no `n_timesteps` (rl-zoo configs need it), and no -n was given"
         )
+
+
+def check_registered(env_id: str) -> None:
+    """
+    :raises ValueError: if no environment of that id is registered, naming the closest registered id, as rl_zoo3 does
+        (its own check comes after the config is read, so a config without the misspelt entry would hide it)
+    """
+    if env_id in gym.registry:
+        return
+    closest = difflib.get_close_matches(env_id, list(gym.registry), n=1)
+    hint = f"; did you mean {closest[0]}?" if closest else " (register it, or name its package with --gym-packages)"
+    raise ValueError(f"{env_id} is not a registered environment{hint}")
 
 
 def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
@@ -40,7 +55,7 @@ def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None 
     try:
         env = gym.make(env_id, **(env_kwargs or {}))
     except gym.error.Error:
-        return  # unknown here (e.g. registered by --gym-packages): rl_zoo3 makes it and reports on it
+        return  # registered but not makeable here (a missing extra, ...): rl_zoo3 makes it and reports on it
     try:
         supported = algorithm_class.supported_action_spaces  # type: ignore[attr-defined]
         if not isinstance(env.action_space, supported):

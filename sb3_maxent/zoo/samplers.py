@@ -1,8 +1,11 @@
 """
-Optuna search spaces for our algorithms, in rl_zoo3's sampler / converter format.
+Optuna search spaces for our algorithms, in rl_zoo3's sampler / converter format, built on rl_zoo3's own samplers.
 
-A sampler draws a trial's parameters and returns the algorithm's keyword arguments; the converter maps a
-stored trial's parameters back to them (``--trial-id``). The temperature is searched on a log scale.
+A sampler draws a trial's parameters and returns the algorithm's keyword arguments; the converter maps a stored
+trial's parameters back to them (``--trial-id``). SACV1 searches SB3 SAC's space (rl_zoo3's ``sample_sac_params``:
+its ranges, its user attributes ``gamma`` and ``batch_size``, HER's parameters when the config uses
+``HerReplayBuffer``); discrete SoftQLearning searches DQN's (``sample_dqn_params``), continuous SoftQLearning SAC's.
+What we add is ours only: the temperature (learned or fixed, log scale) and the SVGD particle counts.
 """
 
 from typing import Any
@@ -10,85 +13,105 @@ from typing import Any
 import optuna
 
 ENT_COEF_RANGE = (1e-3, 1.0)
+SQL_ENT_COEF_RANGE = (1e-4, 1.0)
+HER_PARAMS = ("n_sampled_goal", "goal_selection_strategy")
 
 
-def _convert_offpolicy(params: dict[str, Any]) -> dict[str, Any]:
+class _TrialWithFixedParams:
+    """
+    A trial whose ``suggest_*`` returns a fixed value, without recording it, for the parameters named in ``fixed``:
+    rl_zoo3's sampler runs unchanged, and the study holds only parameters that reach the model.
+    """
+
+    def __init__(self, trial: optuna.Trial, fixed: dict[str, Any]):
+        self._trial = trial
+        self._fixed = fixed
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._trial, name)
+        if not name.startswith("suggest_"):
+            return attribute
+
+        def suggest(param: str, *args: Any, **kwargs: Any) -> Any:
+            return self._fixed[param] if param in self._fixed else attribute(param, *args, **kwargs)
+
+        return suggest
+
+
+def _sample_temperature(trial: optuna.Trial, value_range: tuple[float, float], modes: list[str]) -> dict[str, Any]:
+    """``ent_coef_mode`` ("auto": learned, "fixed") and, when fixed, ``ent_coef`` on a log scale."""
+    mode = trial.suggest_categorical("ent_coef_mode", modes)
+    return {"ent_coef": "auto"} if mode == "auto" else {"ent_coef": trial.suggest_float("ent_coef", *value_range, log=True)}
+
+
+def _convert_offpolicy(params: dict[str, Any], default_mode: str) -> dict[str, Any]:
+    """
+    rl_zoo3's off-policy conversion, then ours: ``ent_coef_mode`` and ``ent_coef`` -> ``ent_coef``; HER's sampled
+    parameters -> ``replay_buffer_kwargs`` (they replace the config's HER arguments, as the sampler did).
+    """
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
-    return convert_offpolicy_params(params)
-
-
-def _convert_offpolicy_with_temperature(sampled_params: dict[str, Any], default_mode: str) -> dict[str, Any]:
-    """rl_zoo3's off-policy conversion, with ``ent_coef_mode`` ("auto" or "fixed") and ``ent_coef`` -> ``ent_coef``."""
-    params = dict(sampled_params)
+    params = dict(params)
     # studies made before a sampler drew the mode stored only ent_coef: default_mode reads them as they were
     mode = params.pop("ent_coef_mode", default_mode)
-    value = params.pop("ent_coef", None)
-    hyperparams = _convert_offpolicy(params)
-    hyperparams["ent_coef"] = "auto" if mode == "auto" else value
+    ent_coef = params.pop("ent_coef", None)
+    her_kwargs = {name: params.pop(name) for name in HER_PARAMS if name in params}
+    hyperparams = convert_offpolicy_params(params)
+    hyperparams["ent_coef"] = "auto" if mode == "auto" else ent_coef
+    if mode != "auto":
+        hyperparams.pop("exploration_final_eps", None)  # it sets the target of a learned temperature only
+    if her_kwargs:
+        hyperparams["replay_buffer_kwargs"] = her_kwargs
     return hyperparams
 
 
 def convert_sacv1_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Trial parameters -> SACV1 keyword arguments."""
-    return _convert_offpolicy_with_temperature(sampled_params, default_mode="auto")
+    return _convert_offpolicy(sampled_params, default_mode="auto")
 
 
 def sample_sacv1_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """SB3 SAC's search space (rl_zoo3) plus the temperature: learned (``"auto"``) or fixed, log-uniform."""
-    sampled = {
-        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.03, log=True),
-        "batch_size_pow": trial.suggest_int("batch_size_pow", 5, 10),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 2e-3, log=True),
-        "train_freq": trial.suggest_int("train_freq", 1, 10),
-        "tau": trial.suggest_float("tau", 1e-3, 0.08, log=True),
-        "net_arch": trial.suggest_categorical("net_arch", ["small", "medium", "big"]),
-        "ent_coef_mode": trial.suggest_categorical("ent_coef_mode", ["auto", "fixed"]),
-    }
-    if sampled["ent_coef_mode"] == "fixed":
-        sampled["ent_coef"] = trial.suggest_float("ent_coef", *ENT_COEF_RANGE, log=True)
-    return convert_sacv1_params(sampled)
+    """rl_zoo3's SAC search space, plus the temperature: learned (``"auto"``) or fixed, log-uniform."""
+    from rl_zoo3.hyperparams_opt import sample_sac_params
+
+    hyperparams = sample_sac_params(trial, n_actions, n_envs, additional_args)
+    hyperparams.update(_sample_temperature(trial, ENT_COEF_RANGE, ["auto", "fixed"]))
+    return hyperparams
 
 
 def convert_sql_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Trial parameters -> SoftQLearning keyword arguments."""
-    return _convert_offpolicy_with_temperature(sampled_params, default_mode="fixed")
-
-
-DISCRETE_TARGET_ENTROPY_RANGE = (0.02, 0.6)  # below log 2: reachable with any number of actions
+    return _convert_offpolicy(sampled_params, default_mode="fixed")
 
 
 def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    DQN's search space (without the epsilon-greedy schedule) plus the temperature and the target update (Polyak
-    or periodic copy).
+    rl_zoo3 sets ``n_actions`` for ``Box`` actions only (0 for discrete ones).
 
-    rl_zoo3 sets ``n_actions`` for ``Box`` actions only (0 for discrete ones). Discrete actions: the temperature
-    is learned towards a target entropy (log-uniform in 0.02-0.6 nats; the bundled configs use the entropy of
-    DQN's final epsilon-greedy policy) or fixed, log-uniform. Continuous actions: a fixed temperature (the SVGD
-    sampler has no tractable entropy) and the particle counts.
+    Discrete actions: rl_zoo3's DQN search space without the epsilon schedule (``exploration_fraction`` is not
+    drawn: a Boltzmann policy has none). The temperature is learned, towards the entropy of the epsilon-greedy policy
+    at DQN's ``exploration_final_eps`` (SoftQLearning's meaning of that argument), or fixed, log-uniform.
+
+    Continuous actions: rl_zoo3's SAC search space, a fixed temperature (the SVGD sampler has no tractable entropy)
+    and the particle counts.
     """
-    sampled: dict[str, Any] = {
-        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.03, log=True),
-        "batch_size_pow": trial.suggest_int("batch_size_pow", 5, 9),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 3e-3, log=True),
-        "train_freq": trial.suggest_categorical("train_freq", [1, 4, 8, 16]),
-        "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
-        "target_update_interval": trial.suggest_categorical("target_update_interval", [1, 10, 100, 1000]),
-        "tau": trial.suggest_float("tau", 5e-3, 1.0, log=True),
-    }
-    continuous = n_actions > 0
-    if continuous:
-        sampled["value_n_particles"] = trial.suggest_categorical("value_n_particles", [8, 16, 32])
-        sampled["svgd_n_particles"] = trial.suggest_categorical("svgd_n_particles", [8, 16, 32])
-        sampled["ent_coef_mode"] = "fixed"
-    else:
-        sampled["ent_coef_mode"] = trial.suggest_categorical("ent_coef_mode", ["auto", "fixed"])
-    if sampled["ent_coef_mode"] == "auto":
-        sampled["target_entropy"] = trial.suggest_float("target_entropy", *DISCRETE_TARGET_ENTROPY_RANGE, log=True)
-    else:
-        sampled["ent_coef"] = trial.suggest_float("ent_coef", 1e-4, 1.0, log=True)
-    return convert_sql_params(sampled)
+    from rl_zoo3.hyperparams_opt import sample_dqn_params, sample_sac_params
+
+    if n_actions > 0:
+        hyperparams = sample_sac_params(trial, n_actions, n_envs, additional_args)
+        hyperparams["value_n_particles"] = trial.suggest_categorical("value_n_particles", [8, 16, 32])
+        hyperparams["svgd_n_particles"] = trial.suggest_categorical("svgd_n_particles", [8, 16, 32])
+        hyperparams.update(_sample_temperature(trial, SQL_ENT_COEF_RANGE, ["fixed"]))
+        return hyperparams
+    temperature = _sample_temperature(trial, SQL_ENT_COEF_RANGE, ["auto", "fixed"])
+    fixed = {"exploration_fraction": 0.0}
+    if temperature["ent_coef"] != "auto":
+        fixed["exploration_final_eps"] = 0.0
+    hyperparams = sample_dqn_params(_TrialWithFixedParams(trial, fixed), n_actions, n_envs, additional_args)  # type: ignore[arg-type]
+    for name in fixed:
+        del hyperparams[name]
+    hyperparams.update(temperature)
+    return hyperparams
 
 
 def convert_soft_vi_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +123,13 @@ def convert_soft_vi_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
 
 def sample_soft_vi_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """Discount and temperature (log scale), and the solver."""
+    one_minus_gamma = trial.suggest_float("one_minus_gamma", 1e-3, 0.1, log=True)
     sampled = {
-        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-3, 0.1, log=True),
+        "one_minus_gamma": one_minus_gamma,
         "ent_coef": trial.suggest_float("ent_coef", 1e-5, 1.0, log=True),
-        "solver": trial.suggest_categorical("solver", ["value_iteration", "policy_iteration"]),
+        "solver": trial.suggest_categorical("solver", ["value_iteration", "policy_iteration", "newton"]),
     }
+    trial.set_user_attr("gamma", 1.0 - one_minus_gamma)
     return convert_soft_vi_params(sampled)
 
 

@@ -10,6 +10,7 @@ is evaluated deterministically (``--final-eval-episodes``, 0 to skip).
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -22,10 +23,51 @@ import numpy as np
 from sb3_maxent.zoo.register import ALGORITHMS, config_path, register_algorithms
 
 
+def _own_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group(
+        "sb3_maxent options",
+        "-conf defaults to sb3_maxent's bundled zoo_configs/<algo>.yml for sacv1, sql and soft_vi; -optimize without "
+        "--storage keeps its study in <log folder>/<algo>/optuna/<env>.log",
+    )
+    group.add_argument(
+        "--final-eval-episodes",
+        type=int,
+        default=10,
+        metavar="N",
+        help="after training, evaluate the saved model deterministically over N episodes (0: skip; default: 10)",
+    )
+    return parser
+
+
+def _program_name(argv0: str) -> str:
+    """What the user typed: the console script's name, else ``python -m sb3_maxent.train`` (not ``train.py``)."""
+    script = os.path.basename(argv0)
+    return script if script.startswith("sb3-maxent") else "python -m sb3_maxent.train"
+
+
+def _print_help(program: str) -> None:
+    """rl_zoo3's help under our program name, with our own options after it."""
+    import io
+    from contextlib import redirect_stdout
+
+    import rl_zoo3.train
+
+    zoo_help = io.StringIO()
+    original_argv = sys.argv
+    sys.argv = [program, "--help"]
+    try:
+        with redirect_stdout(zoo_help), contextlib.suppress(SystemExit):
+            rl_zoo3.train.train()
+    finally:
+        sys.argv = original_argv
+    own_help = _own_parser().format_help()
+    print(zoo_help.getvalue().rstrip() + "\n\n" + own_help[own_help.index("sb3_maxent options") :].rstrip())
+
+
 def _split_own_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Take our own flags out of ``argv``; the rest goes to rl_zoo3 untouched."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--final-eval-episodes", type=int, default=10)
+    parser = _own_parser()
     own, rest = parser.parse_known_args(argv)
     if own.final_eval_episodes < 0:
         parser.error("--final-eval-episodes must be >= 0")
@@ -60,13 +102,15 @@ def _check_before_training(zoo_argv: list[str], zoo_args: argparse.Namespace) ->
     """Fail on a config or environment our algorithm cannot use, before rl_zoo3 builds anything."""
     import importlib
 
-    from sb3_maxent.zoo.preflight import check_config_entry, check_environment
+    from sb3_maxent.zoo.preflight import check_config_entry, check_environment, check_registered
 
     for package in zoo_args.gym_packages:
         importlib.import_module(package)  # as rl_zoo3 does, so that their environments are registered
+    # the environment first: a misspelt or unusable environment is the problem, not the config's missing entry
+    check_registered(zoo_args.env)
+    check_environment(zoo_args.algo, zoo_args.env)
     conf_file = _peek_zoo_arguments(zoo_argv).conf_file
     check_config_entry(zoo_args.algo, zoo_args.env, conf_file, zoo_args.n_timesteps)
-    check_environment(zoo_args.algo, zoo_args.env)
 
 
 def default_study_storage(log_folder: str, algo: str, env_id: str) -> str:
@@ -179,26 +223,30 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     own_args, zoo_argv = _split_own_arguments(sys.argv[1:] if argv is None else argv)
     zoo_args = _peek_zoo_arguments(zoo_argv)
+    program = _program_name(sys.argv[0])
+    if zoo_args.help:
+        _print_help(program)
+        return
     zoo_argv = _with_default_config(zoo_argv, zoo_args)
     zoo_argv = _with_default_storage(zoo_argv, zoo_args)
-    if zoo_args.algo in ALGORITHMS and not zoo_args.help:
+    if zoo_args.algo in ALGORITHMS:
         try:
             _check_before_training(zoo_argv, zoo_args)
         except ValueError as error:
-            sys.exit(f"sb3_maxent.train: error: {error}")
+            sys.exit(f"{program}: error: {error}")
     if zoo_args.optimize_hyperparameters and zoo_args.storage is not None and not zoo_args.storage.endswith(".log"):
         create_rdb_schema(zoo_args.storage)
 
     # rl_zoo3.train.train() parses sys.argv itself
     original_argv = sys.argv
-    sys.argv = [original_argv[0], *zoo_argv]
+    sys.argv = [program, *zoo_argv]  # rl_zoo3's usage and error lines name the program the user ran
     try:
         with trial_zero_honoured():
             rl_zoo3.train.train()
     finally:
         sys.argv = original_argv
 
-    if own_args.final_eval_episodes > 0 and not zoo_args.optimize_hyperparameters and not zoo_args.help:
+    if own_args.final_eval_episodes > 0 and not zoo_args.optimize_hyperparameters:
         evaluate_latest_run(zoo_args, own_args.final_eval_episodes)
 
 
