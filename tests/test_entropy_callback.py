@@ -160,6 +160,8 @@ def test_schedules():
     assert np.all(np.diff(values) < 0)
     # decay 5 by default
     assert exponential_target_schedule(2.0, -2.0)(0.0) == pytest.approx(-2.0 + 4.0 * np.exp(-5.0))
+    # any decay > 0 is a schedule, a slow one included
+    assert exponential_target_schedule(2.0, -2.0, decay=0.5)(0.0) == pytest.approx(-2.0 + 4.0 * np.exp(-0.5))
     for decay in (0.0, -1.0):
         with pytest.raises(ValueError, match=rf"^decay must be > 0, got {decay}$"):
             exponential_target_schedule(2.0, -2.0, decay=decay)

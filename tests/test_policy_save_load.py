@@ -46,6 +46,23 @@ def test_policy_save_load_round_trip(tmp_path, algorithm, env, kwargs):
     )
 
 
+def test_a_sacv1_policy_sharing_its_features_extractor_loads_sharing_it(tmp_path):
+    model = SACV1(
+        "CnnPolicy",
+        FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=False),
+        buffer_size=10,
+        policy_kwargs={"share_features_extractor": True, "net_arch": [8]},
+        seed=0,
+    )
+    model.policy.save(tmp_path / "policy.pth")
+    loaded = type(model.policy).load(tmp_path / "policy.pth")
+    assert loaded.share_features_extractor is True
+    # one extractor for the actor, the critics and the value network, as in the saved policy
+    assert loaded.critic.features_extractor is loaded.actor.features_extractor
+    assert loaded.value_net.features_extractor is loaded.actor.features_extractor
+    assert loaded.net_arch == [8]
+
+
 def test_a_discrete_policy_loaded_alone_acts_greedily(tmp_path):
     # as SB3's DQNPolicy, whose exploration belongs to the algorithm: alpha lives in SoftQLearning's temperature
     model = build(SoftQLearning, IdentityEnv(3), ent_coef=0.4)

@@ -206,8 +206,8 @@ class SACV1Policy(SACPolicy):
         return StateValueNetwork(**value_kwargs).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(net_arch=self.net_arch, share_features_extractor=self.share_features_extractor)
+        data = super()._get_constructor_parameters()  # SACPolicy's records our net_arch (with "vf"), not this
+        data.update(share_features_extractor=self.share_features_extractor)
         return data
 
     def set_training_mode(self, mode: bool) -> None:

@@ -1,0 +1,193 @@
+"""TabularMDP's documented edge cases: the smallest MDPs and grids, exact tolerances, seeded MDPs, proper MDPs,
+and how a refusal names an environment that is not a plain gymnasium one."""
+
+import re
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from gymnasium.wrappers import TimeLimit
+
+from sb3_maxent import TabularMDP
+from sb3_maxent.tabular.mdp import known_model
+
+NO_MODEL = (
+    " exposes no transition model `env.unwrapped.P`: SoftValueIteration needs a known MDP (toy-text environments such "
+    "as FrozenLake, Taxi, CliffWalking) or explicit arrays"
+)
+
+
+def no_model_message(name):
+    return "^" + re.escape(name + NO_MODEL) + "$"
+
+
+def toy_text(model, n_states, n_actions):
+    """A duck-typed toy-text environment: the model ``P`` and Discrete spaces, nothing of gymnasium."""
+    return type(
+        "ToyText",
+        (),
+        {"P": model, "observation_space": gym.spaces.Discrete(n_states), "action_space": gym.spaces.Discrete(n_actions)},
+    )()
+
+
+def test_a_single_state_mdp_is_accepted_in_sparse_form():
+    # S = 1: every row count is a multiple of S, so (1, 1) and (3, 1) are (S*A, S) with A = 1 and A = 3
+    one = TabularMDP.from_arrays(sp.csr_matrix([[1.0]]), [[2.0]])
+    assert (one.n_states, one.n_actions) == (1, 1)
+    three = TabularMDP.from_arrays(sp.csr_matrix(np.ones((3, 1))), [[1.0, 2.0, 3.0]])
+    assert (three.n_states, three.n_actions) == (1, 3)
+    np.testing.assert_array_equal(three.transitions.toarray(), np.ones((3, 1)))
+    np.testing.assert_array_equal(three.rewards, [[1.0, 2.0, 3.0]])
+
+
+def test_toy_text_rows_that_sum_exactly_to_one_pass_a_zero_tolerance():
+    # FrozenLake's slippery rows are three 1/3, which add up to exactly 1.0: "more than atol away" is strict
+    env = gym.make("FrozenLake-v1")
+    exact = TabularMDP.from_env(env, atol=0.0)
+    default = TabularMDP.from_env(env)
+    assert (exact.transitions != default.transitions).nnz == 0
+    np.testing.assert_array_equal(exact.rewards, default.rewards)
+    short = toy_text({s: {0: [(1.0, 0, 0.0, False)]} for s in range(2)}, 2, 1)
+    short.P[1][0] = [(0.5, 0, 0.0, False), (0.25, 1, 0.0, True)]
+    with pytest.raises(ValueError, match=r"^P\[1\]\[0\] sums to 0\.75, not 1 \(tolerance 0\.0\)$"):
+        TabularMDP.from_env(short, atol=0.0)
+
+
+# Gridworlds: by hand, state ``row * width + column``, actions up, right, down, left -------------------------------
+
+
+def test_one_row_and_one_column_gridworlds_are_corridors():
+    # 1 x 2, goal (0, 1), slip 0.2: the intended move with 0.8, each of the 4 moves with 0.05. From state 0 only
+    # "right" reaches the goal; from state 1 (the goal) only "left" leaves it. Mass into the goal is dropped.
+    expected = [[0.95, 0], [0.15, 0], [0.95, 0], [0.95, 0], [0.05, 0], [0.05, 0], [0.05, 0], [0.85, 0]]
+    row = TabularMDP.gridworld(1, 2, slip=0.2)
+    assert row.transitions.shape == (8, 2)
+    np.testing.assert_allclose(row.transitions.toarray(), expected, atol=1e-15)
+    np.testing.assert_array_equal(row.rewards, -1.0)
+    # 2 x 1: the same corridor standing up, "down" and "up" in place of "right" and "left"
+    expected = [[0.95, 0], [0.95, 0], [0.15, 0], [0.95, 0], [0.85, 0], [0.05, 0], [0.05, 0], [0.05, 0]]
+    column = TabularMDP.gridworld(2, 1, slip=0.2)
+    np.testing.assert_allclose(column.transitions.toarray(), expected, atol=1e-15)
+    # a goal in the first column: from state 1 the move "left" enters it
+    expected = [[0, 0.05], [0, 0.85], [0, 0.05], [0, 0.05], [0, 0.95], [0, 0.95], [0, 0.95], [0, 0.15]]
+    first_column = TabularMDP.gridworld(1, 2, slip=0.2, goal=(0, 0))
+    np.testing.assert_allclose(first_column.transitions.toarray(), expected, atol=1e-15)
+
+
+def test_gridworld_slip_one_moves_uniformly_at_random():
+    # slip = 1 is a probability too: every action is then a uniform draw of the 4 moves (3 of which stay in state 0)
+    mdp = TabularMDP.gridworld(1, 2, slip=1.0)
+    np.testing.assert_allclose(mdp.termination_probabilities, [[0.25] * 4, [0.75] * 4], atol=1e-15)
+    np.testing.assert_allclose(mdp.transitions.toarray(), [[0.75, 0]] * 4 + [[0.25, 0]] * 4, atol=1e-15)
+
+
+def test_gridworld_walls_given_as_numbers_are_a_mask():
+    walls = np.zeros((3, 4), dtype=bool)
+    walls[0:2, 2] = True
+    as_mask = TabularMDP.gridworld(3, 4, slip=0.1, walls=walls, goal=(0, 3))
+    for numbers in (walls.astype(np.float64), walls.astype(np.int64).tolist()):
+        same = TabularMDP.gridworld(3, 4, slip=0.1, walls=numbers, goal=(0, 3))
+        np.testing.assert_array_equal(same.transitions.toarray(), as_mask.transitions.toarray())
+
+
+def test_gridworld_goal_outside_the_columns_is_refused():
+    with pytest.raises(ValueError, match=r"^goal \(0, 2\) must be a free cell of the 2 x 2 grid$"):
+        TabularMDP.gridworld(2, 2, goal=(0, 2))
+    with pytest.raises(ValueError, match=r"^goal \(0, -1\) must be a free cell of the 2 x 2 grid$"):
+        TabularMDP.gridworld(2, 2, goal=(0, -1))
+
+
+# Random MDPs -------------------------------------------------------------------------------------------------------
+
+
+def test_random_mdp_has_every_state_as_a_column_even_when_never_drawn():
+    mdp = TabularMDP.random(10, 1, n_successors=1, seed=0)
+    assert 9 not in mdp.transitions.indices  # state 9 is no successor of anyone with this seed
+    assert mdp.transitions.shape == (10, 10)
+    np.testing.assert_array_equal(mdp.transitions.sum(axis=1), 1.0)
+
+
+def test_random_mdp_successors_are_distinct_even_with_two_states():
+    # with 2 states and 2 successors, about half the first draws repeat a state: every row must end up as {0, 1}
+    mdp = TabularMDP.random(2, 40, n_successors=2, seed=0)
+    np.testing.assert_array_equal(mdp.transitions.indices.reshape(80, 2), [[0, 1]] * 80)
+    assert np.all(mdp.transitions.data > 0)
+
+
+def test_random_mdp_is_reproducible_across_versions():
+    # benchmarks/results/soft_vi_scale.md reports solver work on TabularMDP.random(..., seed=0): a seed must keep
+    # giving the same MDP. Only the rows whose draw repeats a state (rows 3 and 6 here) are drawn again.
+    mdp = TabularMDP.random(4, 2, n_successors=2, seed=0)
+    successors = mdp.transitions.indices.reshape(8, 2).tolist()
+    assert successors == [[2, 3], [1, 2], [0, 1], [1, 3], [0, 3], [2, 3], [2, 3], [2, 3]]
+
+
+# Proper MDPs (gamma = 1) -------------------------------------------------------------------------------------------
+
+
+def test_a_state_reached_from_an_exit_is_not_saved_by_it():
+    # state 0 ends the episode half of the time and otherwise moves to state 1, which loops forever: from state 1 the
+    # episode never ends, although state 1 is connected to an exit (edges count in their direction only)
+    transitions = np.zeros((3, 1, 3))
+    transitions[0, 0] = [0.0, 0.5, 0.5]
+    transitions[1, 0, 1] = 1.0
+    transitions[2, 0, 2] = 1.0
+    mdp = TabularMDP.from_arrays(transitions, np.zeros((3, 1)), terminal_states=[2])
+    with pytest.raises(
+        ValueError,
+        match=r"^gamma = 1 needs every episode to end, but from state 1 \(1 states in all\) no terminal transition can be "
+        r"reached; use gamma < 1 or mark terminal states$",
+    ):
+        mdp.check_proper()
+
+
+# Environments that expose no model: the refusal names them ---------------------------------------------------------
+
+
+def test_refusal_names_a_registered_environment_in_full():
+    with pytest.raises(ValueError, match=no_model_message("CartPole-v1")):
+        known_model(gym.make("CartPole-v1"))
+
+
+def test_refusal_names_environments_seen_through_wrappers_and_duck_types():
+    discrete = gym.spaces.Discrete(2)
+
+    class Bare:
+        """Neither gymnasium's ``unwrapped`` nor a ``spec``: the environment is its own base."""
+
+        observation_space = discrete
+        action_space = discrete
+
+    class WithSpec(Bare):
+        spec = gym.envs.registration.EnvSpec("Shim-v0")
+
+    class Adapter:
+        """Its own spec unknown, but the environment behind it is a registered one."""
+
+        spec = None
+        unwrapped = gym.make("CartPole-v1").unwrapped
+
+    class NoModel(gym.Env):
+        observation_space = discrete
+        action_space = discrete
+
+    with pytest.raises(ValueError, match=no_model_message("Bare")):
+        known_model(Bare())
+    with pytest.raises(ValueError, match=no_model_message("Shim-v0")):
+        known_model(WithSpec())
+    with pytest.raises(ValueError, match=no_model_message("CartPole-v1")):
+        known_model(Adapter())
+    # an unregistered environment in a wrapper is named after the environment, not the wrapper
+    with pytest.raises(ValueError, match=no_model_message("NoModel")):
+        known_model(TimeLimit(NoModel(), max_episode_steps=5))
+
+
+def test_a_duck_typed_environment_with_a_model_is_read_directly():
+    # no ``unwrapped`` attribute: the object itself holds the model and the spaces
+    model = {s: {a: [(1.0, 1 - s, float(a), False)] for a in range(2)} for s in range(2)}
+    found, n_states, n_actions = known_model(toy_text(model, 2, 2))
+    assert found is model and (n_states, n_actions) == (2, 2)
+    mdp = TabularMDP.from_env(toy_text(model, 2, 2))
+    np.testing.assert_array_equal(mdp.transitions.toarray(), [[0, 1], [0, 1], [1, 0], [1, 0]])
+    np.testing.assert_array_equal(mdp.rewards, [[0, 1], [0, 1]])
