@@ -1,0 +1,461 @@
+"""The exact solvers' contracts, pinned where a result can be computed by hand or by an independent reference.
+
+Small hand-solvable MDPs (a one-state loop whose values are dyadic, a two-state trap for Newton's safeguard), the
+stopping and convergence rules at their boundaries, the work accounting (``iterations``, ``sweeps``), the
+warnings and errors matched whole, and restarted GMRES / inexact Newton against dense transcriptions of the
+documented algorithms.
+"""
+
+import inspect
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from sb3_maxent import SoftValueIteration
+from sb3_maxent.common.soft_bellman import soft_greedy_policy, soft_value
+from sb3_maxent.tabular import (
+    ConvergenceWarning,
+    TabularMDP,
+    soft_bellman_backup,
+    soft_newton_iteration,
+    soft_policy_evaluation,
+    soft_policy_iteration,
+    soft_value_iteration,
+)
+from sb3_maxent.tabular.solvers import _eisenstat_walker
+
+
+def one_state_loop(reward):
+    """One state, one action, looping on itself: V^pi = V* = r / (1 - gamma), and every sweep is exact in dyadics."""
+    return TabularMDP.from_arrays(np.ones((1, 1, 1)), np.full((1, 1), float(reward)))
+
+
+def ring(n_states):
+    """Action 0 moves one state clockwise, action 1 one state anticlockwise: a slowly mixing chain for GMRES."""
+    transitions = np.zeros((n_states, 2, n_states))
+    states = np.arange(n_states)
+    transitions[states, 0, (states + 1) % n_states] = 1.0
+    transitions[states, 1, (states - 1) % n_states] = 1.0
+    rewards = np.zeros((n_states, 2))
+    rewards[0] = 1.0
+    return transitions, rewards
+
+
+def dense_arrays(mdp):
+    """P[s, a, s'] and r(s, a) of an MDP, dense."""
+    return mdp.transitions.toarray().reshape(mdp.n_states, mdp.n_actions, mdp.n_states), mdp.rewards
+
+
+# Defaults and gamma -------------------------------------------------------------------------------------
+
+
+def test_solver_defaults_are_the_documented_ones():
+    # the keyword defaults are part of the API (SoftValueIteration passes its own, so only direct calls see these)
+    def defaults(function):
+        return {name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty}
+
+    assert defaults(soft_policy_evaluation) == {"method": "direct", "tol": 1e-10, "max_iter": 100_000}
+    assert defaults(soft_policy_iteration) == {
+        "tol": 1e-8,
+        "max_iter": 1_000,
+        "evaluation": "direct",
+        "policy_init": None,
+        "keep_history": False,
+    }
+    assert defaults(soft_newton_iteration) == {"tol": 1e-8, "max_iter": 1_000, "restart": 20}
+    # and the default tolerance is the one reached
+    mdp = TabularMDP.random(30, 3, seed=4)
+    assert soft_newton_iteration(mdp, 0.9, 0.3).residual <= 1e-8
+
+
+def test_gamma_zero_is_accepted_and_gives_the_rewards():
+    # gamma = 0 is inside [0, 1]: Q* = r exactly, whatever the solver
+    mdp = TabularMDP.random(6, 3, seed=1)
+    model = SoftValueIteration(mdp=mdp, gamma=0.0, ent_coef=0.5, solver="newton").learn()
+    assert model.gamma == 0.0
+    np.testing.assert_array_equal(model.q_values, mdp.rewards)
+    np.testing.assert_array_equal(soft_newton_iteration(mdp, 0.0, 0.5).q_values, mdp.rewards)
+    np.testing.assert_array_equal(soft_policy_iteration(mdp, 0.0, 0.5).q_values, mdp.rewards)
+
+
+# Soft policy evaluation ---------------------------------------------------------------------------------
+
+
+def test_iterative_evaluation_stops_at_the_first_change_within_tol():
+    # V_k = 2 - 2^(1-k) on the loop with r = 1, gamma = 1/2: the changes are 1, 1/2, 1/4, ... exactly, so the
+    # sweeps stop at the third, whose change 1/4 equals tol (the rule is change <= tol)
+    result = soft_policy_evaluation(one_state_loop(1.0), np.ones((1, 1)), 0.5, 0.3, method="iterative", tol=0.25)
+    assert (result.iterations, result.sweeps) == (3, 3)
+    assert result.values.tolist() == [1.75] and result.q_values.tolist() == [[1.875]]
+    # the residual is |Q - V| = 1/8 (one action: the implied value is Q itself)
+    assert result.residual == 0.125 and result.converged is True
+
+
+@pytest.mark.parametrize(
+    ("reward", "max_iter", "tol", "residual", "converged"),
+    [
+        # residual exactly tol: converged (residual <= tol)
+        (1.0, 3, 0.125, 0.125, True),
+        # values near 2^31: a residual of 1 is within 1e-9 of them (float64 precision of a solve), not within tol
+        (2.0**30, 30, 1e-12, 1.0, True),
+        # values below 1: the relative allowance is 1e-9 absolute, and 2^-29 = 1.9e-9 exceeds it
+        (0.5, 28, 1e-12, 2.0**-29, False),
+    ],
+)
+def test_evaluation_converged_allows_tol_or_1e_9_relative_to_the_values(reward, max_iter, tol, residual, converged):
+    # the sweeps on the loop (gamma = 1/2) are exact: after k of them V = 2 r (1 - 2^-k) and the residual is r 2^-k
+    result = soft_policy_evaluation(one_state_loop(reward), np.ones((1, 1)), 0.5, 0.0, "iterative", tol, max_iter)
+    assert result.iterations == max_iter and result.values.tolist() == [2 * reward * (1 - 2.0**-max_iter)]
+    assert result.residual == residual and result.converged is converged
+
+
+def test_iterative_evaluation_overflow_names_the_sweep():
+    # V_1 = 1e308, V_2 = 1e308 + 0.99e308 = inf
+    with (
+        np.errstate(over="ignore"),
+        pytest.raises(
+            FloatingPointError,
+            match=r"^the soft Bellman iteration overflowed float64 at sweep 2 \(residual inf\) with gamma = 0\.99: the "
+            r"rewards, or the values \(up to \(max\|r\| \+ alpha log\|A\|\) / \(1 - gamma\)\), are too large to represent; "
+            r"rescale the rewards$",
+        ),
+    ):
+        soft_policy_evaluation(one_state_loop(1e308), np.ones((1, 1)), 0.99, 0.0, method="iterative")
+
+
+def gmres_reference(mdp, policy, gamma, alpha, tol, max_iter):
+    """V^pi by scipy's restarted GMRES(50) on the dense-built system, to rtol = atol = tol; and its iteration count."""
+    transitions, rewards = dense_arrays(mdp)
+    log_policy = np.log(policy, out=np.zeros_like(policy), where=policy > 0)
+    soft_rewards = (policy * (rewards - alpha * log_policy)).sum(axis=1)
+    system = sp.csr_matrix(np.eye(mdp.n_states) - gamma * np.einsum("sa,sat->st", policy, transitions))
+    count = []
+    values, info = spla.gmres(
+        system, soft_rewards, rtol=tol, atol=tol, restart=50, maxiter=max_iter, callback=count.append, callback_type="pr_norm"
+    )
+    return values, len(count), info
+
+
+@pytest.mark.parametrize(
+    ("reward_scale", "max_iter"),
+    [
+        (1.0, 100_000),  # about 150 iterations: restarted three times
+        (1e-6, 100_000),  # |b| << 1: the absolute tolerance decides
+        (1.0, 2),  # max_iter bounds the restarts: 2 cycles of 50
+    ],
+)
+def test_gmres_evaluation_is_restarted_gmres_50_to_tol(reward_scale, max_iter):
+    transitions, rewards = ring(100)
+    mdp = TabularMDP.from_arrays(transitions, reward_scale * rewards)
+    policy = np.full((100, 2), 0.5)
+    gamma, alpha, tol = 0.99, 0.1 * reward_scale, 1e-10
+    expected_values, expected_count, info = gmres_reference(mdp, policy, gamma, alpha, tol, max_iter)
+    with warnings.catch_warnings():
+        # converging, it warns about nothing (in particular not about scipy's callback_type)
+        warnings.simplefilter("error")
+        if info == 0:
+            result = soft_policy_evaluation(mdp, policy, gamma, alpha, method="gmres", tol=tol, max_iter=max_iter)
+        else:
+            assert max_iter == 2 and expected_count == 100
+            with pytest.warns(
+                ConvergenceWarning, match=rf"^GMRES policy evaluation stopped after {expected_count} iterations \(info=2\)$"
+            ):
+                result = soft_policy_evaluation(mdp, policy, gamma, alpha, method="gmres", tol=tol, max_iter=max_iter)
+    assert result.iterations == result.sweeps == expected_count
+    np.testing.assert_allclose(result.values, expected_values, rtol=1e-12, atol=1e-12 * reward_scale)
+    if info == 0:
+        assert expected_count > 100 if reward_scale == 1.0 else expected_count > 0
+
+
+def test_gmres_evaluation_warning_points_at_the_caller():
+    mdp = TabularMDP.random(30, 3, seed=2)
+    uniform = np.full((30, 3), 1 / 3)
+    with pytest.warns(ConvergenceWarning, match=r"^GMRES policy evaluation stopped") as record:
+        soft_policy_evaluation(mdp, uniform, 0.99, 0.5, method="gmres", tol=1e-30, max_iter=1)
+    # attributed to the caller, not to the solver's own line (stacklevel=2); the exact file is not pinned because
+    # mutation testing puts a trampoline frame between the two
+    assert len(record) == 1 and Path(record[0].filename).parts[-3:] != ("sb3_maxent", "tabular", "solvers.py")
+
+
+def test_evaluating_a_deterministic_policy_is_silent_and_a_float32_policy_is_read_as_float64():
+    mdp = TabularMDP.random(12, 3, seed=5)
+    rng = np.random.default_rng(5)
+    deterministic = np.eye(3)[rng.integers(3, size=12)]
+    with warnings.catch_warnings():
+        # the zero probabilities' log(0) is masked, without a divide-by-zero RuntimeWarning
+        warnings.simplefilter("error")
+        result = soft_policy_evaluation(mdp, deterministic, 0.9, 0.4)
+    assert result.converged and result.residual <= 1e-12
+    # a float32 policy is converted once, then evaluated in float64: exactly as its float64 copy
+    dyadic_rows = np.array([[0.5, 0.25, 0.25], [0.125, 0.375, 0.5], [0.0, 0.625, 0.375]], dtype=np.float32)
+    policy32 = dyadic_rows[rng.integers(3, size=12)]  # exact in float32: only the arithmetic may differ
+    for method in ["direct", "iterative"]:
+        from32 = soft_policy_evaluation(mdp, policy32, 0.9, 0.4, method=method)
+        from64 = soft_policy_evaluation(mdp, policy32.astype(np.float64), 0.9, 0.4, method=method)
+        assert from32.values.dtype == np.float64
+        np.testing.assert_array_equal(from32.values, from64.values)
+        np.testing.assert_array_equal(from32.q_values, from64.q_values)
+        assert from32.residual == from64.residual
+
+
+# Soft policy iteration ----------------------------------------------------------------------------------
+
+
+def test_policy_iteration_tolerance_is_inclusive_and_values_are_the_soft_values():
+    mdp, gamma, alpha = TabularMDP.random(20, 3, seed=6), 0.9, 0.3
+    with pytest.warns(ConvergenceWarning):
+        first = soft_policy_iteration(mdp, gamma, alpha, tol=1e-12, max_iter=1)
+    # the direct evaluation does not depend on tol: asking for exactly the residual of the first Q stops there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stopped = soft_policy_iteration(mdp, gamma, alpha, tol=first.residual)
+    assert stopped.iterations == 1 and stopped.converged and stopped.residual == first.residual
+    np.testing.assert_array_equal(stopped.q_values, first.q_values)
+    np.testing.assert_array_equal(stopped.values, soft_value(stopped.q_values, alpha))
+    # and a converged solve warns about nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solved = soft_policy_iteration(mdp, gamma, alpha)
+    assert solved.converged and solved.iterations > 1
+    np.testing.assert_array_equal(solved.values, soft_value(solved.q_values, alpha))
+
+
+def test_policy_iteration_stopped_at_max_iter_says_so_whole():
+    mdp, gamma, alpha = TabularMDP.random(20, 3, seed=6), 0.9, 0.3
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_policy_iteration(mdp, gamma, alpha, tol=1e-12, max_iter=2)
+    assert not result.converged and result.iterations == 2
+    assert [str(w.message) for w in record] == [
+        f"soft policy iteration stopped at max_iter=2 with residual {result.residual:.3g} > tol=1e-12"
+    ]
+    np.testing.assert_array_equal(result.values, soft_value(result.q_values, alpha))
+
+
+def test_policy_iteration_with_max_iter_zero_returns_the_unsolved_start():
+    # no policy evaluated: Q = 0 (so V = alpha log |A|), no residual measured (inf), and a warning
+    mdp = TabularMDP.random(4, 3, seed=0)
+    with pytest.warns(
+        ConvergenceWarning, match=r"^soft policy iteration stopped at max_iter=0 with residual inf > tol=1e-08$"
+    ):
+        result = soft_policy_iteration(mdp, 0.9, 0.5, max_iter=0)
+    assert (result.iterations, result.sweeps, result.residual, result.converged) == (0, 0, np.inf, False)
+    np.testing.assert_array_equal(result.q_values, np.zeros((4, 3)))
+    np.testing.assert_allclose(result.values, np.full(4, 0.5 * np.log(3)), rtol=1e-15)
+
+
+def test_policy_iteration_evaluates_each_policy_to_a_hundredth_of_tol():
+    # iterative evaluation: the first step's sweeps are those of evaluating the uniform policy to tol / 100, plus
+    # the one backup of the optimality residual
+    mdp, gamma, alpha, tol = TabularMDP.random(20, 3, seed=7), 0.9, 0.3, 1e-3
+    uniform = np.full((20, 3), 1 / 3)
+    expected = soft_policy_evaluation(mdp, uniform, gamma, alpha, method="iterative", tol=tol / 100)
+    with pytest.warns(ConvergenceWarning):
+        with_tol = soft_policy_iteration(mdp, gamma, alpha, tol=tol, max_iter=1, evaluation="iterative")
+    with pytest.warns(ConvergenceWarning):
+        result = soft_policy_iteration(mdp, gamma, alpha, tol=1e-12, max_iter=1, evaluation="iterative")
+    assert with_tol.sweeps == expected.sweeps + 1
+    np.testing.assert_array_equal(with_tol.q_values, expected.q_values)
+    assert result.sweeps > with_tol.sweeps  # a smaller tol evaluates longer
+
+
+def test_hard_policy_iteration_stops_when_the_greedy_policy_repeats():
+    # rewards of order 1e9 at gamma = 0.99: values near 1e11, whose rounding (3e-5) keeps the residual above
+    # tol = 1e-8 for ever; at zero temperature the iteration stops once the greedy policy is stable
+    mdp, gamma = TabularMDP.random(20, 3, seed=0, reward_scale=1e9), 0.99
+    with pytest.warns(ConvergenceWarning):
+        result = soft_policy_iteration(mdp, gamma, 0.0, max_iter=50, keep_history=True)
+    assert result.iterations == len(result.history) == 3 and not result.converged
+    greedy = [soft_greedy_policy(q_values, 0.0) > 0 for q_values in result.history]
+    assert not np.array_equal(greedy[0], greedy[1]) and np.array_equal(greedy[1], greedy[2])
+    # the policy evaluated last is optimal: Q is hard value iteration's Q* to rounding
+    reference = soft_value_iteration(mdp, gamma, 0.0, tol=1e-4)
+    np.testing.assert_allclose(result.q_values, reference.q_values, rtol=1e-12)
+    np.testing.assert_array_equal(result.values, result.q_values.max(axis=1))
+
+
+# Soft Newton iteration ----------------------------------------------------------------------------------
+
+
+def test_newton_refuses_gamma_one_with_the_whole_message():
+    with pytest.raises(
+        ValueError,
+        match=r"^soft_newton_iteration needs gamma in \[0, 1\), got 1\.0: at gamma = 1 an intermediate policy can "
+        r"almost never terminate; use soft_value_iteration or soft_policy_iteration$",
+    ):
+        soft_newton_iteration(one_state_loop(1.0), 1.0, 0.1)
+
+
+def test_newton_solves_a_linear_equation_in_one_step_and_counts_its_mat_vecs():
+    # one action: T is affine, Newton's first GMRES solve (1 x 1, forcing 0.5) is exact, V = r / (1 - gamma)
+    result = soft_newton_iteration(one_state_loop(3.0), 0.9, 0.7)
+    assert result.iterations == 1 and result.converged
+    np.testing.assert_allclose(result.q_values, [[30.0]], rtol=1e-15)
+    # sweeps: the first backup, GMRES's product and its final residual, the step's backup, the reported residual
+    assert result.sweeps == 5
+
+
+def test_newton_stopping_rule_is_inclusive():
+    # r = 1, gamma = 1/2 from V = 0: F(V) = 1, so gamma |F| = 1/2 = tol: no step at all, Q = r, and the reported
+    # residual |T Q - Q| = 1/2 also meets tol
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = soft_newton_iteration(one_state_loop(1.0), 0.5, 0.3, tol=0.5)
+    assert (result.iterations, result.sweeps, result.residual, result.converged) == (0, 2, 0.5, True)
+    assert result.q_values.tolist() == [[1.0]] and result.values.tolist() == [1.0]
+
+
+def safeguard_trap(scale, gamma):
+    """
+    State 1 pays ``scale`` for ever; from state 0, staying pays 0 and moving to 1 costs ``scale`` once. The
+    greedy policy of V = 0 stays: its exact evaluation multiplies the residual by about 1 / (1 - gamma).
+    """
+    transitions = np.zeros((2, 2, 2))
+    transitions[0, 0, 0] = transitions[0, 1, 1] = 1.0
+    transitions[1, :, 1] = 1.0
+    return TabularMDP.from_arrays(transitions, np.array([[0.0, -scale], [scale, scale]]))
+
+
+def test_newton_replaces_a_blowing_up_step_by_a_value_iteration_step():
+    scale, gamma = 0.01, 1 - 1e-7
+    mdp = safeguard_trap(scale, gamma)
+    # the first two Newton steps would grow |F| ~ 1e7-fold (over SAFEGUARD_GROWTH = 1e6, though below 1e6 in
+    # absolute terms): both are value-iteration steps, Q_k = T^k r
+    q_values = mdp.rewards.copy()
+    for max_iter in (1, 2):
+        values = q_values.max(axis=1)
+        q_values = mdp.rewards + gamma * np.array([[values[0], values[1]], [values[1], values[1]]])
+        with pytest.warns(ConvergenceWarning) as record:
+            result = soft_newton_iteration(mdp, gamma, 0.0, max_iter=max_iter)
+        np.testing.assert_allclose(result.q_values, q_values, rtol=1e-15, atol=1e-24)
+        assert result.iterations == max_iter and not result.converged
+        assert [str(w.message) for w in record] == [
+            f"soft Newton iteration stopped at max_iter={max_iter} with residual {result.residual:.3g} > tol=1e-08"
+        ]
+    # then moving to state 1 is greedy, and the third (Newton) step is exact: Q*(1, .) = scale / (1 - gamma)
+    solved = soft_newton_iteration(mdp, gamma, 0.0)
+    v_1 = scale / (1 - gamma)
+    expected = np.array([[gamma * (gamma * v_1 - scale), gamma * v_1 - scale], [v_1, v_1]])
+    assert solved.iterations == 3 and solved.converged
+    np.testing.assert_allclose(solved.q_values, expected, rtol=1e-9)
+
+
+def test_newton_reports_an_overflow_like_value_iteration():
+    # alpha log 2 + r overflows from the start: both solvers name the sweep and gamma
+    mdp = TabularMDP.from_arrays(np.ones((1, 2, 1)), np.full((1, 2), 1.5e308))
+    message = (
+        r"^the soft Bellman iteration overflowed float64 at sweep 1 \(residual nan\) with gamma = 0\.5: the rewards, or "
+        r"the values \(up to \(max\|r\| \+ alpha log\|A\|\) / \(1 - gamma\)\), are too large to represent; rescale the "
+        r"rewards$"
+    )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for solver in (soft_newton_iteration, soft_value_iteration):
+            with pytest.raises(FloatingPointError, match=message):
+                solver(mdp, 0.5, 1e308)
+
+
+def newton_reference(mdp, gamma, alpha, tol, max_iter=1_000, restart=20):
+    """
+    A dense transcription of soft_newton_iteration's documented algorithm: Newton on F(V) = T V - V from V = 0,
+    each step (I - gamma P_pi) delta = F(V) solved by GMRES(restart) to max(eta ||F||, tol / (2 gamma)), with
+    Eisenstat-Walker forcing (choice 2, safeguarded, capped at 0.5, eta_0 = 0.5), a step that multiplies |F| by over
+    1e6 replaced by V <- T V; until gamma |F|_inf <= tol. Returns Q, the steps, and the products with P.
+    """
+    transitions, rewards = dense_arrays(mdp)
+    products = 0
+
+    def backup(values):
+        nonlocal products
+        products += 1
+        q_values = rewards + gamma * transitions @ values
+        return q_values, soft_value(q_values, alpha) - values
+
+    values = np.zeros(mdp.n_states)
+    q_values, residual = backup(values)
+    norm, eta, steps = np.linalg.norm(residual), 0.5, 0
+    previous_norm = previous_eta = 0.0  # (read from the second step on)
+    while gamma * np.max(np.abs(residual)) > tol and steps < max_iter:
+        if steps > 0:
+            eta = 0.9 * (norm / previous_norm) ** 2
+            if 0.9 * previous_eta**2 > 0.1:
+                eta = max(eta, 0.9 * previous_eta**2)
+            eta = min(eta, 0.5)
+        system = np.eye(mdp.n_states) - gamma * np.einsum("sa,sat->st", soft_greedy_policy(q_values, alpha), transitions)
+
+        def matvec(vector, system=system):
+            nonlocal products
+            products += 1
+            return system @ vector
+
+        operator = spla.LinearOperator(system.shape, matvec=matvec, dtype=np.float64)
+        atol = max(eta * norm, 0.5 * tol / gamma)
+        step, _ = spla.gmres(operator, residual, rtol=0.0, atol=atol, restart=restart, maxiter=max_iter)
+        steps += 1
+        candidate = values + step
+        candidate_q, candidate_residual = backup(candidate)
+        if not np.max(np.abs(candidate_residual)) <= 1e6 * np.max(np.abs(residual)):
+            candidate = values + residual
+            candidate_q, candidate_residual = backup(candidate)
+        values, q_values, residual = candidate, candidate_q, candidate_residual
+        previous_norm, previous_eta, norm = norm, eta, np.linalg.norm(residual)
+    return q_values, steps, products + 1  # + the reported residual's backup
+
+
+@pytest.mark.parametrize(
+    ("n_states", "gamma", "alpha", "tol", "kwargs"),
+    [
+        (40, 0.99, 0.3, 1e-12, {}),  # quadratic convergence: small forcing terms at the end
+        (40, 0.99, 0.3, 1e-5, {}),  # the tolerance floor decides the last solves
+        (40, 0.99, 0.05, 1e-9, {"restart": 5}),  # short restarts
+        (40, 0.99, 0.05, 1e-9, {"restart": 2, "max_iter": 3}),  # max_iter also caps each solve's restarts
+        (40, 0.9, 3.0, 1e-13, {}),  # |F| under 1e-6 before the last step
+    ],
+)
+def test_newton_takes_exactly_the_documented_inexact_newton_steps(n_states, gamma, alpha, tol, kwargs):
+    mdp = TabularMDP.random(n_states, 3, n_successors=3, seed=8)
+    expected_q, expected_steps, expected_products = newton_reference(mdp, gamma, alpha, tol, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = soft_newton_iteration(mdp, gamma, alpha, tol, **kwargs)
+    assert (result.iterations, result.sweeps) == (expected_steps, expected_products)
+    np.testing.assert_allclose(result.q_values, expected_q, rtol=1e-10, atol=1e-10)
+    assert result.residual == pytest.approx(
+        np.max(np.abs(soft_bellman_backup(mdp, result.q_values, gamma, alpha) - result.q_values)), abs=1e-13
+    )
+
+
+def test_newton_safeguard_against_the_reference():
+    mdp = safeguard_trap(0.01, 1 - 1e-7)
+    expected_q, expected_steps, expected_products = newton_reference(mdp, 1 - 1e-7, 0.0, 1e-8)
+    result = soft_newton_iteration(mdp, 1 - 1e-7, 0.0)
+    assert (result.iterations, result.sweeps) == (expected_steps, expected_products) == (3, 14)
+    np.testing.assert_allclose(result.q_values, expected_q, rtol=1e-9)
+
+
+# Eisenstat-Walker forcing terms (the numeric kernel behind Newton's GMRES tolerances) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("previous_eta", "norm", "previous_norm", "expected"),
+    [
+        (0.2, 1.0, 2.0, 0.9 * 0.25),  # 0.9 (|F_k| / |F_k-1|)^2; safeguard 0.9 * 0.04 = 0.036 below 0.1: unused
+        (0.4, 1.0, 4.0, 0.9 * 0.16),  # 0.9 / 16 = 0.056 raised to the safeguard 0.9 * 0.4^2 = 0.144 (> 0.1)
+        (0.3, 1.0, 4.0, 0.9 / 16),  # safeguard 0.081 <= 0.1: not applied
+        (0.5, 3.0, 4.0, 0.5),  # 0.9 * 9 / 16 = 0.506: capped at 0.5
+        (0.5, 1.0, 0.0, 0.5),  # no previous residual norm (it underflowed): 0.5
+    ],
+)
+def test_eisenstat_walker_forcing_term_choice_2(previous_eta, norm, previous_norm, expected):
+    assert _eisenstat_walker(previous_eta, norm, previous_norm) == pytest.approx(expected, rel=1e-15)
+
+
+def test_policy_iteration_stops_at_the_default_max_iter_of_1000():
+    # tol = 0 is never met here (the residual stays at rounding level, 4e-16): the default cap ends the loop
+    mdp = TabularMDP.random(3, 2, n_successors=2, seed=0)
+    with pytest.warns(ConvergenceWarning, match=r"^soft policy iteration stopped at max_iter=1000 with residual \S+ > tol=0$"):
+        result = soft_policy_iteration(mdp, 0.9, 0.5, tol=0.0)
+    assert result.iterations == 1000 and 0.0 < result.residual < 1e-14
