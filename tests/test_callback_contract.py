@@ -1,0 +1,155 @@
+"""Contracts of EntropyTargetCallback, the Boltzmann entropy and Temperature that the behavioural tests leave open."""
+
+import warnings
+
+import gymnasium as gym
+import pytest
+import torch as th
+from stable_baselines3 import TD3
+
+from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
+from sb3_maxent.common import boltzmann
+from sb3_maxent.common.ent_coef import EntCoefSpec, Temperature, parse_ent_coef
+from sb3_maxent.common.validation import (
+    DivergenceError,
+    check_finite_losses,
+    check_off_policy_hyperparameters,
+    check_policy_class,
+)
+from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SoftQPolicy
+
+BOX = gym.spaces.Box(-1.0, 1.0, (1,))
+UNSUPPORTED = r"^EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning \(with a float ent_coef\), not {}$"
+
+
+def test_boltzmann_entropy_at_zero_temperature_is_on_the_device_of_the_q_values():
+    # "meta" stands in for an accelerator: the zeros of the greedy policy must not be created on the CPU
+    entropy = boltzmann.entropy(th.zeros(3, 2, device="meta"), 0.0)
+    assert (entropy.device.type, entropy.shape) == ("meta", (3,))
+
+
+def test_temperature_tensors_are_created_on_the_requested_device():
+    learned = Temperature("auto_0.5", "auto", BOX, "meta", 1e-3)
+    fixed = Temperature(0.5, "auto", BOX, "meta", 1e-3)
+    started = Temperature.learned_from(0.5, BOX, "meta", 1e-3)
+    assert learned.log_ent_coef.device.type == "meta"
+    assert fixed.ent_coef_tensor.device.type == "meta"
+    assert started.log_ent_coef.device.type == "meta"
+
+
+def test_gsde_exploration_noise_is_resampled_for_every_dual_step():
+    # with gSDE the sampled action of a state is fixed until reset_noise(): each dual step's entropy estimate
+    # -log pi(a|s) must come from fresh noise, as SAC's own entropy loss does
+    model = SACV1(
+        "MlpPolicy",
+        "Pendulum-v1",
+        use_sde=True,
+        learning_starts=10_000,
+        ent_coef=0.5,
+        policy_kwargs={"net_arch": [16]},
+        seed=0,
+    )
+    model.learn(64)
+    resets = []
+    reset_noise = model.actor.reset_noise
+    model.actor.reset_noise = lambda *args, **kwargs: resets.append(1) or reset_noise(*args, **kwargs)
+    callback = EntropyTargetCallback(target_entropy=-1.0, batch_size=8)
+    callback.init_callback(model)
+    callback.update(3)
+    assert len(resets) == 3
+
+
+def test_a_model_without_policy_entropy_or_temperature_tensor_is_refused():
+    # both are needed: a TD3 given an ent_coef_tensor attribute has no policy entropy to drive it with
+    td3 = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]})
+    td3.ent_coef_tensor = th.tensor(0.1)
+    with pytest.raises(ValueError, match=UNSUPPORTED.format("TD3")):
+        EntropyTargetCallback().init_callback(td3)
+    # a model whose networks are not built yet (no policy attribute at all) is refused the same way
+    unbuilt = SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, _init_setup_model=False)
+    with pytest.raises(ValueError, match=UNSUPPORTED.format("SACV1")):
+        EntropyTargetCallback().init_callback(unbuilt)
+
+
+def test_no_dual_step_and_nothing_logged_when_the_model_took_no_gradient_step():
+    model = SACV1("MlpPolicy", "Pendulum-v1", learning_starts=10_000, ent_coef=0.5, policy_kwargs={"net_arch": [16]}, seed=0)
+    model.learn(64)  # collects only: no gradient step
+    callback = EntropyTargetCallback(target_entropy=-1.0)
+    callback.init_callback(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty dual phase would average no losses (numpy's "Mean of empty slice")
+        callback.on_rollout_start()
+    assert not {"train/ent_coef", "train/entropy", "train/ent_coef_loss"} & set(model.logger.name_to_value)
+
+
+def test_auto_initial_value_is_everything_after_the_first_underscore():
+    message = r"^ent_coef='auto_x_0\.5': the initial value after 'auto_' must be a finite number > 0$"
+    with pytest.raises(ValueError, match=message):
+        parse_ent_coef("auto_x_0.5")
+    assert parse_ent_coef("auto_0.25") == EntCoefSpec(learnable=True, initial_value=0.25)
+
+
+def test_a_positive_ent_coef_that_float32_rounds_to_zero_is_refused_with_the_whole_reason():
+    message = (
+        r"^ent_coef=1e-50 is below float32's smallest positive number \(1\.4e-45\) and would become 0: "
+        r"pass 0 for no entropy bonus, or a value of at least 1e-38$"
+    )
+    with pytest.raises(ValueError, match=message):
+        parse_ent_coef(1e-50)
+
+
+def test_only_a_learned_temperature_has_an_optimiser_and_a_dual_loss():
+    learned = Temperature("auto", "auto", BOX, "cpu", 1e-3)
+    fixed = Temperature(0.5, "auto", BOX, "cpu", 1e-3)
+    # the learning-rate schedule reaches the dual optimiser through optimizers()
+    assert learned.optimizers() == [learned.ent_coef_optimizer] and fixed.optimizers() == []
+    with pytest.raises(AssertionError, match=r"^only a learned temperature has a dual loss$"):
+        fixed.dual_loss(th.ones(2))
+    # and only a fixed one can be set from outside (the callback's way of driving it)
+    message = r"^this temperature is learned \(ent_coef='auto'\): it cannot be set from outside$"
+    with pytest.raises(ValueError, match=message):
+        learned.assign(th.tensor(0.5))
+
+
+def test_a_user_choice_of_optimizer_implementation_is_kept():
+    # fused Adam is only a default: an explicit fused=False (e.g. for a custom device) must reach the optimisers
+    chosen = SACV1(
+        "MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8], "optimizer_kwargs": {"fused": False}}
+    )
+    default = SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8]})
+    assert (chosen.actor.optimizer.defaults["fused"], chosen.critic.optimizer.defaults["fused"]) == (False, False)
+    assert default.actor.optimizer.defaults["fused"] is True
+
+
+def test_a_non_finite_loss_stops_training_with_the_whole_diagnosis():
+    message = (
+        r"^critic_loss is nan at gradient step 3 \(environment step 40\): training diverged\. Lower the learning rate, "
+        r"rescale rewards or lower ent_coef; the model was not updated with this step\.$"
+    )
+    with pytest.raises(DivergenceError, match=message):
+        check_finite_losses({"actor_loss": 1.0, "critic_loss": float("nan")}, n_updates=3, num_timesteps=40)
+
+
+def test_off_policy_hyperparameters_accept_their_boundaries_and_refuse_a_zero_learning_rate():
+    valid = dict(
+        tau=1.0, gamma=1.0, batch_size=1, buffer_size=1, learning_starts=0, gradient_steps=0, target_update_interval=1
+    )
+    check_off_policy_hyperparameters(**valid, learning_rate=1e-9)  # undiscounted, one-sample batch and buffer: valid
+    with pytest.raises(ValueError, match=r"^learning_rate must be a finite number > 0 or a schedule, got 0\.0$"):
+        check_off_policy_hyperparameters(**valid, learning_rate=0.0)
+
+
+def test_a_foreign_policy_is_refused_naming_it_and_its_owner_if_known():
+    expected = (SoftQPolicy,)
+    with pytest.raises(TypeError, match=r"^SACV1 cannot use the policy torch\.nn\.modules\.linear\.Linear$"):
+        check_policy_class(SACV1, th.nn.Linear, expected)
+    # not even a class (no __module__, no __qualname__): still a TypeError naming what was given
+    with pytest.raises(TypeError, match=r"^SACV1 cannot use the policy \.7$"):
+        check_policy_class(SACV1, 7, expected)
+    # the same package's policy for the other action type
+    with pytest.raises(
+        TypeError,
+        match=r"^SoftQLearning cannot use the policy sb3_maxent\.sql\.policies\.ContinuousSoftQPolicy, which is made for "
+        r"another action space: pass 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' and the right one is chosen$",
+    ):
+        check_policy_class(SoftQLearning, ContinuousSoftQPolicy, expected)
