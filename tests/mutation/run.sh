@@ -3,7 +3,7 @@
 # The settings are pyproject.toml's [tool.mutmut]; CONTRIBUTING.md has the score and the survivors' triage.
 #
 #   pip install -e ".[mutation]"
-#   bash tests/mutation/run.sh              # every mutant (about 15 minutes on two cores)
+#   bash tests/mutation/run.sh              # every mutant (well over an hour on two cores; resumable)
 #   bash tests/mutation/run.sh "sb3_maxent.sql.svgd*"    # only these mutants
 #
 # Ends with the score (tests/mutation/score.py): killed / (all - equivalent), where a mutant no selected test

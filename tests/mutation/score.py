@@ -62,7 +62,8 @@ def main() -> int:
 
     statuses = mutant_statuses(ROOT / "mutants")
     equivalent = equivalent_mutants()
-    stale = sorted(name for name in equivalent if statuses.get(name) not in SURVIVED)
+    # listed as equivalent but killed, or no longer generated (a mutant not checked yet is neither)
+    stale = sorted(name for name in equivalent if name not in statuses or statuses[name] in KILLED)
     unchecked = sorted(name for name, status in statuses.items() if status not in KILLED | SURVIVED)
     counted = {name: status for name, status in statuses.items() if name not in equivalent and name not in unchecked}
 
