@@ -72,6 +72,15 @@ def test_solver_defaults_are_the_documented_ones():
     assert soft_newton_iteration(mdp, 0.9, 0.3).residual <= 1e-8
 
 
+def test_value_iteration_default_tolerance_is_1e_8_and_reached():
+    mdp = TabularMDP.random(30, 3, seed=4)
+    default = soft_value_iteration(mdp, 0.9, 0.3)
+    explicit = soft_value_iteration(mdp, 0.9, 0.3, tol=1e-8)
+    assert default.residual <= 1e-8 and default.converged
+    assert default.iterations == explicit.iterations > 100  # 0.9^k * (initial residual) <= 1e-8 takes ~200 sweeps
+    np.testing.assert_array_equal(default.q_values, explicit.q_values)
+
+
 def test_gamma_zero_is_accepted_and_gives_the_rewards():
     # gamma = 0 is inside [0, 1]: Q* = r exactly, whatever the solver
     mdp = TabularMDP.random(6, 3, seed=1)
