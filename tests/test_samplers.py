@@ -97,6 +97,25 @@ def test_every_discrete_sql_trial_builds_with_the_temperature_learned_or_fixed()
     assert {kwargs["ent_coef"] == "auto" for _, kwargs in trials} == {True, False}
 
 
+def test_every_msql_trial_is_a_discrete_sql_trial_with_munchausen_parameters():
+    trials = sampled_trials(SAMPLERS["msql"], 0, NO_HER)
+    env = gym.make("CartPole-v1")
+    assert_builds(SoftQLearning, env, trials)
+    for trial, kwargs in trials:
+        assert CONVERTERS["msql"](trial.params) == kwargs
+        assert 0.1 <= kwargs["munchausen_coef"] <= 1.0 and kwargs["munchausen_clip"] in (-2.0, -1.0, -0.5)
+    # everything else is discrete sql's space
+    msql_space = distributions(SAMPLERS["msql"], 0, n_trials=25)
+    sql_space = distributions(SAMPLERS["sql"], 0, n_trials=100)
+    assert set(msql_space) - set(sql_space) == {"munchausen_coef", "munchausen_clip"}
+    for name, sql_distributions in sql_space.items():
+        assert msql_space[name] <= sql_distributions, name
+    model = SoftQLearning("MlpPolicy", env, buffer_size=1000, **copy.deepcopy(trials[0][1]))
+    assert model.munchausen_coef == trials[0][0].params["munchausen_coef"] > 0
+    with pytest.raises(ValueError, match="msql .Munchausen soft Q-learning. needs Discrete actions"):
+        sampled_trials(SAMPLERS["msql"], 1, NO_HER, n_trials=1)
+
+
 def test_every_continuous_sql_trial_builds_with_a_fixed_temperature():
     trials = sampled_trials(SAMPLERS["sql"], 1, NO_HER)
     env = gym.make("Pendulum-v1")

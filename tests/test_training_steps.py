@@ -170,7 +170,7 @@ def test_sacv1_step(ent_coef):
 # discrete SoftQLearning ----------------------------------------------------------------------------------
 
 
-def discrete_sql_model(ent_coef, loss="mse", max_grad_norm=1e9, n_steps: int = 1):
+def discrete_sql_model(ent_coef, loss="mse", max_grad_norm=1e9, n_steps: int = 1, **munchausen):
     model = SoftQLearning(
         "MlpPolicy",
         "CartPole-v1",
@@ -180,6 +180,7 @@ def discrete_sql_model(ent_coef, loss="mse", max_grad_norm=1e9, n_steps: int = 1
         loss=loss,
         max_grad_norm=max_grad_norm,
         n_steps=n_steps,
+        **munchausen,
         policy_kwargs={"net_arch": [16], "optimizer_class": th.optim.SGD},
         learning_rate=0.1,
         seed=0,
@@ -232,6 +233,38 @@ def test_discrete_sql_step(loss, ent_coef, max_grad_norm):
         # dJ/dlog(alpha) = H(softmax(Q(s, .) / alpha)) - H_target, the exact entropy on the batch
         expected = adam_first_step(math.log(0.5), entropy - model.target_entropy, learning_rate=0.1)
         assert model.log_ent_coef.item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("ent_coef", [0.5, "auto_0.5"])
+def test_munchausen_sql_step(ent_coef):
+    alpha_m, l0 = 0.7, -0.4
+    model = discrete_sql_model(ent_coef, munchausen_coef=alpha_m, munchausen_clip=l0)
+    batch = fixed_batch(model)
+    serve_batch(model, batch)
+    before = copy.deepcopy(model.policy)
+    alpha = model.temperature.item()
+
+    model.train(gradient_steps=1, batch_size=BATCH_SIZE)
+
+    # Vieillard et al. 2020, eq. 2: t = r + alpha_m clip(alpha log pi_bar(a|s), l0, 0)
+    #   + gamma^k (1 - d) sum_a' pi_bar(a'|s') [Q_bar(s', a') - alpha log pi_bar(a'|s')],
+    # pi_bar = softmax(Q_bar / alpha) of the target network, written out with probabilities
+    with th.no_grad():
+        next_q = before.q_net_target(batch.next_observations)
+        next_log_pi = th.log(th.softmax(next_q / alpha, dim=1))
+        expected_next_value = (th.softmax(next_q / alpha, dim=1) * (next_q - alpha * next_log_pi)).sum(1, keepdim=True)
+        log_pi = th.log(th.softmax(before.q_net_target(batch.observations) / alpha, dim=1))
+        taken_log_pi = log_pi[th.arange(BATCH_SIZE), batch.actions.long().flatten()].reshape(-1, 1)
+        bonus = alpha_m * th.clamp(alpha * taken_log_pi, l0, 0.0)
+        target = batch.rewards + bonus + batch.discounts * (1 - batch.dones) * expected_next_value
+    # both sides of the clip occur in this batch
+    assert (alpha * taken_log_pi < l0).any() and (alpha * taken_log_pi > l0).any()
+    all_q = before.q_net(batch.observations)
+    q = all_q[th.arange(BATCH_SIZE), batch.actions.long().flatten()].reshape(-1, 1)
+    objective = ((q - target) ** 2).mean()
+    gradients = th.autograd.grad(objective, list(before.q_net.parameters()))
+    assert_sgd_step(before.q_net, model.q_net, gradients, learning_rate=0.1)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(objective.item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("implementation", ["discrete", "continuous"])

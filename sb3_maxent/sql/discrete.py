@@ -29,6 +29,22 @@ LossName = Literal["mse", "huber"]
 DEFAULT_ENT_COEF = "auto_0.1"
 
 
+def check_munchausen_parameters(munchausen_coef: float, munchausen_clip: float) -> None:
+    """
+    :raises ValueError: unless :math:`\\alpha_m` is a finite number >= 0 and :math:`l_0 \\leq 0` (``-inf``: no clipping)
+    """
+    if not (math.isfinite(munchausen_coef) and munchausen_coef >= 0.0):
+        raise ValueError(
+            f"munchausen_coef (alpha_m, the weight of the Munchausen bonus) must be a finite number >= 0 "
+            f"(0 turns it off; the paper uses 0.9), got {munchausen_coef}"
+        )
+    if not munchausen_clip <= 0.0:
+        raise ValueError(
+            f"munchausen_clip (l0, the lower clip of alpha log pi(a|s)) must be <= 0, since a log-probability is <= 0 "
+            f"(the paper uses -1), got {munchausen_clip}"
+        )
+
+
 def soft_q_learning_target(
     rewards: th.Tensor,
     dones: th.Tensor,
@@ -46,6 +62,37 @@ def soft_q_learning_target(
     :return: shape (batch_size, 1)
     """
     return rewards + (1.0 - dones) * discounts * boltzmann.soft_value(next_q_values, ent_coef)
+
+
+def munchausen_bonus(
+    target_q_values: th.Tensor,
+    actions: th.Tensor,
+    ent_coef: th.Tensor | float,
+    munchausen_coef: float,
+    munchausen_clip: float,
+) -> th.Tensor:
+    """
+    Munchausen bonus (Vieillard, Pietquin, Geist 2020, eq. 2): the scaled, clipped log-probability of the taken
+    action under the target network's Boltzmann policy, added to the reward,
+
+    :math:`\\alpha_m \\,\\mathrm{clip}(\\alpha \\log\\bar\\pi(a|s), l_0, 0)`, with
+    :math:`\\alpha\\log\\bar\\pi(a|s) = \\bar Q(s,a) - \\alpha\\log\\sum_b\\exp(\\bar Q(s,b)/\\alpha)`.
+
+    Written as :math:`\\bar Q(s,a) - \\bar V(s)`, it stays finite where :math:`\\log\\bar\\pi` alone underflows
+    (a temperature decayed towards 0), and tends to the advantage :math:`\\bar Q(s,a) - \\max_b \\bar Q(s,b)` there.
+
+    :param target_q_values: :math:`\\bar Q(s, \\cdot)` of the target network at the *current* states,
+        shape (batch_size, n_actions)
+    :param actions: the replayed actions, shape (batch_size, 1)
+    :param ent_coef: :math:`\\alpha`
+    :param munchausen_coef: :math:`\\alpha_m \\geq 0`
+    :param munchausen_clip: :math:`l_0 \\leq 0`
+    :return: shape (batch_size, 1)
+    """
+    scaled_log_policy = th.gather(target_q_values, dim=1, index=actions.long()) - boltzmann.soft_value(
+        target_q_values, ent_coef
+    )
+    return munchausen_coef * th.clamp(scaled_log_policy, min=munchausen_clip, max=0.0)
 
 
 class DiscreteSoftQLearning(SoftQLearning):
@@ -88,6 +135,11 @@ class DiscreteSoftQLearning(SoftQLearning):
     :param exploration_final_eps: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given,
         ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(eps, n_actions)``
         (so a DQN configuration carries over; DQN's epsilon schedule has no counterpart, the temperature is learned)
+    :param munchausen_coef: :math:`\\alpha_m`: weight of the Munchausen bonus (Munchausen soft Q-learning,
+        Vieillard et al. 2020, arXiv 2007.14430), which adds :math:`\\alpha_m\\,\\mathrm{clip}(\\alpha\\log\\bar\\pi(a|s),
+        l_0, 0)` to the reward of the target (see :func:`munchausen_bonus`). 0 (the default) turns it off, and
+        training is then exactly Soft Q-Learning's; the paper uses 0.9. Needs ``ent_coef > 0`` (or learned)
+    :param munchausen_clip: :math:`l_0 \\leq 0`, the lower clip of :math:`\\alpha\\log\\bar\\pi(a|s)` (paper: -1)
     :param stats_window_size: Window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments to be passed to the policy on creation
@@ -130,6 +182,8 @@ class DiscreteSoftQLearning(SoftQLearning):
         loss: LossName = "huber",
         max_grad_norm: float = 10.0,
         exploration_final_eps: float | None = None,
+        munchausen_coef: float = 0.0,
+        munchausen_clip: float = -1.0,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -152,6 +206,7 @@ class DiscreteSoftQLearning(SoftQLearning):
             raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
         if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+        check_munchausen_parameters(munchausen_coef, munchausen_clip)
         super().__init__(
             policy,
             env,
@@ -184,6 +239,8 @@ class DiscreteSoftQLearning(SoftQLearning):
         self.loss = loss
         self.max_grad_norm = max_grad_norm
         self.exploration_final_eps = exploration_final_eps
+        self.munchausen_coef = munchausen_coef
+        self.munchausen_clip = munchausen_clip
         if _init_setup_model:
             self._setup_model()
 
@@ -191,6 +248,14 @@ class DiscreteSoftQLearning(SoftQLearning):
         super()._setup_model()
         # the policy acts with exp(Q / alpha), reading alpha from the one temperature
         self.policy.temperature = self.temperature
+
+    def _check_temperature(self) -> None:
+        if self.munchausen_coef > 0 and not self.temperature.learnable and self.temperature.item() == 0.0:
+            raise ValueError(
+                f"munchausen_coef={self.munchausen_coef} needs a temperature ent_coef > 0: the Munchausen bonus is "
+                "alpha * log pi(a|s) of the Boltzmann policy, which ent_coef=0 (a greedy policy) does not have; "
+                "pass a positive or learned ent_coef, or munchausen_coef=0"
+            )
 
     def _target_entropy_argument(self) -> str | float:
         """``target_entropy``, or the entropy of DQN's epsilon-greedy policy at ``exploration_final_eps``."""
@@ -236,6 +301,15 @@ class DiscreteSoftQLearning(SoftQLearning):
                     self.q_net_target(replay_data.next_observations),
                     ent_coef,
                 )
+                if self.munchausen_coef > 0:
+                    # + alpha_m clip(alpha log pi_bar(a|s), l0, 0): off (and not computed) by default
+                    target_q_values += munchausen_bonus(
+                        self.q_net_target(replay_data.observations),
+                        replay_data.actions,
+                        ent_coef,
+                        self.munchausen_coef,
+                        self.munchausen_clip,
+                    )
 
             all_q_values = self.q_net(replay_data.observations)
             q_values = th.gather(all_q_values, dim=1, index=replay_data.actions.long())

@@ -10,7 +10,13 @@ from sb3_maxent.sql import SoftQLearning
 from sb3_maxent.tabular import SoftValueIteration
 
 # rl_zoo3 name -> algorithm class
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sacv1": SACV1, "sql": SoftQLearning, "soft_vi": SoftValueIteration}
+# ("msql": Munchausen soft Q-learning, SoftQLearning with munchausen_coef > 0 in its own configs and search space)
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "sacv1": SACV1,
+    "sql": SoftQLearning,
+    "msql": SoftQLearning,
+    "soft_vi": SoftValueIteration,
+}
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
 

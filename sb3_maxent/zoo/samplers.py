@@ -5,7 +5,8 @@ A sampler draws a trial's parameters and returns the algorithm's keyword argumen
 trial's parameters back to them (``--trial-id``). SACV1 searches SB3 SAC's space (rl_zoo3's ``sample_sac_params``:
 its ranges, its user attributes ``gamma`` and ``batch_size``, HER's parameters when the config uses
 ``HerReplayBuffer``); discrete SoftQLearning searches DQN's (``sample_dqn_params``), continuous SoftQLearning SAC's.
-What we add is ours only: the temperature (learned or fixed, log scale) and the SVGD particle counts.
+What we add is ours only: the temperature (learned or fixed, log scale), the SVGD particle counts and the Munchausen
+parameters (``msql``).
 """
 
 from typing import Any
@@ -114,6 +115,20 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     return hyperparams
 
 
+def sample_msql_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Munchausen soft Q-learning (discrete actions only): the discrete SoftQLearning space, plus the Munchausen
+    weight :math:`\\alpha_m` (uniform in [0.1, 1]; the paper's 0.9 inside) and the clip :math:`l_0` (the paper's -1,
+    or one step either side).
+    """
+    if n_actions > 0:
+        raise ValueError("msql (Munchausen soft Q-learning) needs Discrete actions")
+    hyperparams = sample_sql_params(trial, n_actions, n_envs, additional_args)
+    hyperparams["munchausen_coef"] = trial.suggest_float("munchausen_coef", 0.1, 1.0)
+    hyperparams["munchausen_clip"] = trial.suggest_categorical("munchausen_clip", [-2.0, -1.0, -0.5])
+    return hyperparams
+
+
 def convert_soft_vi_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Trial parameters -> SoftValueIteration keyword arguments."""
     params = dict(sampled_params)
@@ -133,5 +148,15 @@ def sample_soft_vi_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     return convert_soft_vi_params(sampled)
 
 
-SAMPLERS = {"sacv1": sample_sacv1_params, "sql": sample_sql_params, "soft_vi": sample_soft_vi_params}
-CONVERTERS = {"sacv1": convert_sacv1_params, "sql": convert_sql_params, "soft_vi": convert_soft_vi_params}
+SAMPLERS = {
+    "sacv1": sample_sacv1_params,
+    "sql": sample_sql_params,
+    "msql": sample_msql_params,
+    "soft_vi": sample_soft_vi_params,
+}
+CONVERTERS = {
+    "sacv1": convert_sacv1_params,
+    "sql": convert_sql_params,
+    "msql": convert_sql_params,
+    "soft_vi": convert_soft_vi_params,
+}

@@ -27,7 +27,7 @@ def _own_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group(
         "sb3_maxent options",
-        "-conf defaults to sb3_maxent's bundled zoo_configs/<algo>.yml for sacv1, sql and soft_vi; -optimize without "
+        f"-conf defaults to sb3_maxent's bundled zoo_configs/<algo>.yml for {', '.join(ALGORITHMS)}; -optimize without "
         "--storage keeps its study in <log folder>/<algo>/optuna/<env>.log",
     )
     group.add_argument(
