@@ -112,7 +112,7 @@ def test_every_msql_trial_is_a_discrete_sql_trial_with_munchausen_parameters():
         assert msql_space[name] <= sql_distributions, name
     model = SoftQLearning("MlpPolicy", env, buffer_size=1000, **copy.deepcopy(trials[0][1]))
     assert model.munchausen_coef == trials[0][0].params["munchausen_coef"] > 0
-    with pytest.raises(ValueError, match="msql .Munchausen soft Q-learning. needs Discrete actions"):
+    with pytest.raises(ValueError, match=r"msql \(Munchausen soft Q-learning\) needs Discrete actions"):
         sampled_trials(SAMPLERS["msql"], 1, NO_HER, n_trials=1)
 
 
