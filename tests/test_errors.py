@@ -9,9 +9,13 @@ from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
 from sb3_maxent import SACV1, DivergenceError
 
 
-def test_discrete_action_space_is_refused():
-    with pytest.raises(AssertionError, match="Box"):
-        SACV1("MlpPolicy", IdentityEnv(4))
+def test_an_action_space_neither_box_nor_discrete_is_refused():
+    env = IdentityEnv(4)
+    env.action_space = gym.spaces.MultiBinary(3)
+    with pytest.raises(
+        AssertionError, match=r"only supports \(<class 'gymnasium.spaces.box.Box'>, <class 'gymnasium.spaces.discrete"
+    ):
+        SACV1("MlpPolicy", env)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,14 @@ def test_an_environment_id_picks_too():
 
 @pytest.mark.parametrize("name", sorted(DISCRETE_ONLY))
 def test_discrete_arguments_are_refused_for_box_actions(name):
-    value = {"loss": "mse", "max_grad_norm": 1.0, "target_entropy": -1.0, "exploration_final_eps": 0.1}[name]
+    value = {
+        "loss": "mse",
+        "max_grad_norm": 1.0,
+        "target_entropy": -1.0,
+        "exploration_final_eps": 0.1,
+        "munchausen_coef": 0.9,
+        "munchausen_clip": -1.0,
+    }[name]
     with pytest.raises(ValueError, match=rf"{name} applies to Discrete actions only \(.+\)"):
         SoftQLearning("MlpPolicy", IdentityEnvBox(-1, 1), ent_coef=0.1, **{name: value})
 

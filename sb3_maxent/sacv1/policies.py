@@ -4,7 +4,7 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import BaseModel
+from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
     CombinedExtractor,
@@ -241,6 +241,251 @@ class MultiInputPolicy(SACV1Policy):
         self,
         observation_space: spaces.Space,
         action_space: spaces.Box,
+        lr_schedule: Schedule,
+        *,
+        features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
+        **kwargs: Any,
+    ):
+        kwargs["features_extractor_class"] = features_extractor_class
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+
+# Discrete actions (Christodoulou 2019, arXiv 1910.07207) ------------------------------------------------------
+
+# SACPolicy's arguments of the tanh-Gaussian actor, which a softmax policy has no use for
+GAUSSIAN_ACTOR_ARGUMENTS = ("use_sde", "log_std_init", "use_expln", "clip_mean")
+
+
+class DiscreteActor(BasePolicy):
+    """
+    Softmax policy over a finite action set, :math:`\\pi_\\phi(a|s) = \\mathrm{softmax}(f_\\phi(s))_a`
+    (discrete SAC, Christodoulou 2019): every expectation over actions is an exact sum, so nothing is
+    reparameterised and there is no action squashing.
+
+    :param observation_space: Observation space
+    :param action_space: ``Discrete`` action space
+    :param net_arch: Hidden layer sizes
+    :param features_extractor: Network to extract features
+    :param features_dim: Number of features
+    :param activation_fn: Activation function
+    :param normalize_images: Whether to divide images by 255
+    """
+
+    action_space: spaces.Discrete
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+        )
+        self.net_arch = net_arch
+        self.features_dim = features_dim
+        self.activation_fn = activation_fn
+        self.logits_net = nn.Sequential(*create_mlp(features_dim, int(action_space.n), net_arch, activation_fn))
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            net_arch=self.net_arch,
+            features_dim=self.features_dim,
+            activation_fn=self.activation_fn,
+            features_extractor=self.features_extractor,
+        )
+        return data
+
+    def action_log_probs(self, obs: PyTorchObs) -> th.Tensor:
+        """
+        :param obs: a batch of observations
+        :return: :math:`\\log\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
+        """
+        features = self.extract_features(obs, self.features_extractor)
+        return th.log_softmax(self.logits_net(features), dim=1)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        """
+        :return: the most probable action (``deterministic``) or one drawn from :math:`\\pi_\\phi(\\cdot|s)`;
+            torch's ``Categorical`` refuses non-finite probabilities, which the algorithm reports as divergence
+        """
+        log_probs = self.action_log_probs(obs)
+        if deterministic:
+            return log_probs.argmax(dim=1)
+        return th.distributions.Categorical(logits=log_probs).sample()
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self(observation, deterministic)
+
+
+class DiscreteCritic(BaseModel):
+    """
+    ``n_critics`` soft Q networks for a finite action set, each giving :math:`Q_{\\theta_i}(s, \\cdot)` for every
+    action in one pass (DQN's ``QNetwork`` head; the discrete counterpart of SB3's ``ContinuousCritic``).
+
+    :param observation_space: Observation space
+    :param action_space: ``Discrete`` action space
+    :param net_arch: Hidden layer sizes
+    :param features_extractor: Network to extract features
+    :param features_dim: Number of features
+    :param activation_fn: Activation function
+    :param normalize_images: Whether to divide images by 255
+    :param n_critics: Number of Q networks
+    :param share_features_extractor: Whether the features extractor is the actor's; it is then trained by the
+        policy loss only, as SB3 does for its critics
+    """
+
+    features_extractor: BaseFeaturesExtractor
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+        )
+        self.share_features_extractor = share_features_extractor
+        self.n_critics = n_critics
+        self.q_networks: list[nn.Module] = []
+        for index in range(n_critics):
+            q_net = nn.Sequential(*create_mlp(features_dim, int(action_space.n), net_arch, activation_fn))
+            self.add_module(f"qf{index}", q_net)
+            self.q_networks.append(q_net)
+
+    def forward(self, obs: PyTorchObs) -> tuple[th.Tensor, ...]:
+        """
+        :param obs: a batch of observations
+        :return: :math:`Q_{\\theta_i}(s, \\cdot)` for each critic, each of shape (batch_size, n_actions)
+        """
+        with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
+            features = self.extract_features(obs, self.features_extractor)
+        return tuple(q_net(features) for q_net in self.q_networks)
+
+
+class DiscreteSACV1Policy(SACV1Policy):
+    """
+    Policy class for SACV1 with ``Discrete`` actions: a softmax actor (:class:`DiscreteActor`), ``n_critics`` soft
+    Q networks with one output per action (:class:`DiscreteCritic`), and the state-value network :math:`V_\\psi` with
+    its Polyak target, as :class:`SACV1Policy`.
+
+    :param observation_space: Observation space
+    :param action_space: ``Discrete`` action space
+    :param lr_schedule: Learning rate schedule (could be constant)
+    :param net_arch: Layers of the networks: a list for all, or ``dict(pi=[...], qf=[...], vf=[...])``
+        (``vf`` defaults to ``qf``)
+    :param activation_fn: Activation function
+    :param features_extractor_class: Features extractor to use.
+    :param features_extractor_kwargs: Keyword arguments to pass to the features extractor.
+    :param normalize_images: Whether to normalize images or not, dividing by 255.0 (True by default)
+    :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
+    :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
+    :param n_critics: Number of soft Q networks
+    :param share_features_extractor: Whether to share the features extractor between the actor, the critics
+        and the value network (it is then trained by the policy loss only)
+    :param use_sde: SB3 passes it to every off-policy policy; only ``False`` has a meaning for discrete actions
+    """
+
+    actor: DiscreteActor  # type: ignore[assignment]
+    critic: DiscreteCritic  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        use_sde: bool = False,
+    ):
+        if use_sde:
+            raise ValueError("use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False")
+        super().__init__(
+            observation_space,
+            action_space,  # type: ignore[arg-type]
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=n_critics,
+            share_features_extractor=share_features_extractor,
+        )
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> DiscreteActor:  # type: ignore[override]
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        for name in GAUSSIAN_ACTOR_ARGUMENTS:
+            actor_kwargs.pop(name)
+        return DiscreteActor(**actor_kwargs).to(self.device)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> DiscreteCritic:  # type: ignore[override]
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return DiscreteCritic(**critic_kwargs).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        for name in GAUSSIAN_ACTOR_ARGUMENTS:
+            data.pop(name)
+        return data
+
+    def reset_noise(self, batch_size: int = 1) -> None:
+        raise ValueError("gSDE exploration noise is for Box actions: a softmax policy over discrete actions has none")
+
+
+DiscreteMlpPolicy = DiscreteSACV1Policy
+
+
+class DiscreteCnnPolicy(DiscreteSACV1Policy):
+    """Discrete SACV1 policy with a ``NatureCNN`` features extractor; see :class:`DiscreteSACV1Policy`."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        *,
+        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+        **kwargs: Any,
+    ):
+        kwargs["features_extractor_class"] = features_extractor_class
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+
+class DiscreteMultiInputPolicy(DiscreteSACV1Policy):
+    """Discrete SACV1 policy for ``Dict`` observations (``CombinedExtractor``); see :class:`DiscreteSACV1Policy`."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
         lr_schedule: Schedule,
         *,
         features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,

@@ -1,6 +1,6 @@
 from collections import defaultdict
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -9,11 +9,12 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.sac.policies import Actor
 from torch.nn import functional as F
 
+from sb3_maxent.common.action_spaces import is_discrete_problem
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
@@ -29,6 +30,20 @@ SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
 
 
 LOSS_KEYS = ("value_loss", "critic_loss", "actor_loss", "ent_coef_loss")
+
+
+class StepLosses(NamedTuple):
+    """The losses of one gradient step and what its logged statistics are computed from (in that order)."""
+
+    value_loss: th.Tensor
+    critic_loss: th.Tensor
+    actor_loss: th.Tensor
+    ent_coef_loss: th.Tensor | None
+    ent_coef: th.Tensor
+    # log pi(a|s) of a sampled action (continuous), or minus the exact entropy (discrete): its mean is -H
+    log_prob_pi: th.Tensor
+    q_values: tuple[th.Tensor, ...]
+    values: th.Tensor
 
 
 def soft_value_target(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
@@ -144,12 +159,24 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+    # Box here; Discrete in DiscreteSACV1, which SACV1(policy, env) builds for Discrete actions
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box, spaces.Discrete)
     policy: SACV1Policy
     actor: Actor
     critic: ContinuousCritic
     value_net: StateValueNetwork
     value_target: StateValueNetwork
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "SACV1":
+        # SACV1(policy, env) with Discrete actions builds the discrete implementation (a subclass of this one)
+        if cls is SACV1:
+            from sb3_maxent.sacv1.discrete import DiscreteSACV1
+
+            policy = args[0] if args else kwargs.get("policy")
+            env = args[1] if len(args) > 1 else kwargs.get("env")
+            if is_discrete_problem(policy, env, DiscreteSACV1.policy_base):
+                return super().__new__(DiscreteSACV1)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -233,13 +260,19 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         # the temperature first: a malformed ent_coef or target_entropy fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
-        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
+        self.temperature = Temperature(
+            self.ent_coef, self._target_entropy_argument(), self.action_space, self.device, self.lr_schedule(1)
+        )
         self.target_entropy = self.temperature.target_entropy
         super()._setup_model()
         self._create_aliases()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
         self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
+
+    def _target_entropy_argument(self) -> str | float:
+        """``target_entropy`` as the temperature takes it (``"auto"``: :math:`-\\dim(\\mathcal A)`)."""
+        return self.target_entropy
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -259,44 +292,10 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             # For n-step replay, the discount is gamma ** n (when no early termination)
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-
-            if self.use_sde:
-                self.actor.reset_noise()
-
-            # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
-            with (
-                self._diverged_actor_blamed_for_errors(self._n_updates + gradient_step),
-                environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations),
-            ):
-                actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
-            log_prob_pi = log_prob_pi.reshape(-1, 1)
-            ent_coef = self.temperature.value()
-            # J(log alpha) = E[-log alpha (log pi(a~|s) + H_target)], applied with the other losses
-            ent_coef_loss = self.temperature.dual_loss(-log_prob_pi) if self.temperature.learnable else None
-
-            # Q_theta_i(s, a~): one forward pass serves the value target (detached) and the policy loss,
-            # which needs gradients w.r.t. a~ only, not w.r.t. the critics' weights
-            with frozen_parameters(self.critic):
-                q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
-
-            with th.no_grad():
-                # V^(s) = min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
-                value_target = soft_value_target(q_values_pi, log_prob_pi, ent_coef)
-                # Q^(s, a) = r + gamma (1 - d) V_psi_bar(s')
-                q_target = soft_q_target(
-                    replay_data.rewards, replay_data.dones, discounts, self.value_target(replay_data.next_observations)
-                )
-
-            values = self.value_net(replay_data.observations)
-            value_loss = value_loss_fn(values, value_target)
-            q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss = critic_loss_fn(q_values, q_target)
-            actor_loss = actor_loss_fn(q_values_pi, log_prob_pi, ent_coef)
+            losses = self._step_losses(replay_data, discounts, self._n_updates + gradient_step)
 
             # One host sync for every statistic of the step (a .item() per value costs more on GPU)
-            stats = self._step_statistics(
-                value_loss, critic_loss, actor_loss, ent_coef_loss, ent_coef, log_prob_pi, q_values, values
-            )
+            stats = self._step_statistics(*losses)
             check_finite_losses(
                 {key: stats[key] for key in LOSS_KEYS if key in stats},
                 n_updates=self._n_updates + gradient_step,
@@ -304,7 +303,7 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
                 replay_data=replay_data,
             )
 
-            self._apply_gradients(actor_loss, critic_loss, value_loss, ent_coef_loss)
+            self._apply_gradients(losses.actor_loss, losses.critic_loss, losses.value_loss, losses.ent_coef_loss)
 
             if gradient_step % self.target_update_interval == 0:
                 # psi_bar <- tau psi + (1 - tau) psi_bar
@@ -318,6 +317,48 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values_list in logs.items():
             self.logger.record(f"train/{key}", np.mean(values_list))
+
+    def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
+        """The losses of one gradient step on a replay batch, all at the current parameters."""
+        if self.use_sde:
+            self.actor.reset_noise()
+
+        # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
+        with (
+            self._diverged_actor_blamed_for_errors(n_update),
+            environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations),
+        ):
+            actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
+        log_prob_pi = log_prob_pi.reshape(-1, 1)
+        ent_coef = self.temperature.value()
+        # J(log alpha) = E[-log alpha (log pi(a~|s) + H_target)], applied with the other losses
+        ent_coef_loss = self.temperature.dual_loss(-log_prob_pi) if self.temperature.learnable else None
+
+        # Q_theta_i(s, a~): one forward pass serves the value target (detached) and the policy loss,
+        # which needs gradients w.r.t. a~ only, not w.r.t. the critics' weights
+        with frozen_parameters(self.critic):
+            q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
+
+        with th.no_grad():
+            # V^(s) = min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
+            value_target = soft_value_target(q_values_pi, log_prob_pi, ent_coef)
+            # Q^(s, a) = r + gamma (1 - d) V_psi_bar(s')
+            q_target = soft_q_target(
+                replay_data.rewards, replay_data.dones, discounts, self.value_target(replay_data.next_observations)
+            )
+
+        values = self.value_net(replay_data.observations)
+        q_values = self.critic(replay_data.observations, replay_data.actions)
+        return StepLosses(
+            value_loss=value_loss_fn(values, value_target),
+            critic_loss=critic_loss_fn(q_values, q_target),
+            actor_loss=actor_loss_fn(q_values_pi, log_prob_pi, ent_coef),
+            ent_coef_loss=ent_coef_loss,
+            ent_coef=ent_coef,
+            log_prob_pi=log_prob_pi,
+            q_values=q_values,
+            values=values,
+        )
 
     @staticmethod
     def _step_statistics(

@@ -11,7 +11,6 @@ import inspect
 import warnings
 from typing import Any, ClassVar, TypeVar
 
-import gymnasium as gym
 from gymnasium import spaces
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -19,6 +18,7 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from torch import nn
 
+from sb3_maxent.common.action_spaces import action_space_of
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.validation import check_policy_class
 
@@ -163,24 +163,11 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
         return ["policy", *self._optimizer_names(), *temperature_state_dicts], temperature_tensors
 
 
-def _action_space_of(env: Any) -> spaces.Space | None:
-    if env is None:
-        return None
-    if isinstance(env, str):
-        # a throwaway instance: SB3 makes its own from the id
-        made = gym.make(env)
-        try:
-            return made.action_space
-        finally:
-            made.close()
-    return getattr(env, "action_space", None)
-
-
 def _implementation_for(policy: Any, env: Any) -> type[SoftQLearning]:
     from sb3_maxent.sql.continuous import ContinuousSoftQLearning
     from sb3_maxent.sql.discrete import DiscreteSoftQLearning
 
-    action_space = _action_space_of(env)
+    action_space = action_space_of(env)
     if isinstance(action_space, spaces.Box):
         return ContinuousSoftQLearning
     if action_space is not None:

@@ -1,0 +1,212 @@
+"""
+SACV1 for discrete actions (Christodoulou 2019, arXiv 1910.07207, on the value network of SAC v1).
+
+The critics give :math:`Q_{\\theta_i}(s,\\cdot)` for every action and the policy is a softmax, so each expectation
+over actions is an exact sum: no reparameterisation, no sampled log-probabilities.
+"""
+
+import math
+from typing import Any, ClassVar
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+
+from sb3_maxent.common.ent_coef import parse_target_entropy
+from sb3_maxent.common.validation import environment_data_blamed_for_errors
+from sb3_maxent.sacv1.policies import (
+    DiscreteActor,
+    DiscreteCnnPolicy,
+    DiscreteCritic,
+    DiscreteMlpPolicy,
+    DiscreteMultiInputPolicy,
+    DiscreteSACV1Policy,
+)
+from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, critic_loss_fn, soft_q_target, value_loss_fn
+
+# Default entropy target of the learned temperature, as a fraction of the uniform policy's log|A|. The paper's 0.98
+# keeps the policy close to uniform; CleanRL's sac_atari uses 0.89; see DiscreteSACV1's docstring for the choice.
+DEFAULT_TARGET_ENTROPY_FRACTION = 0.89
+
+
+def expected_soft_value(probs: th.Tensor, log_probs: th.Tensor, min_q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+    """
+    Target of the state-value network with discrete actions, an exact expectation:
+
+    :math:`\\hat V(s) = \\sum_a \\pi_\\phi(a|s)\\,[\\min_i Q_{\\theta_i}(s,a) - \\alpha\\log\\pi_\\phi(a|s)]`.
+
+    :param probs: :math:`\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
+    :param log_probs: :math:`\\log\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
+    :param min_q_values: :math:`\\min_i Q_{\\theta_i}(s,\\cdot)`, shape (batch_size, n_actions)
+    :param ent_coef: :math:`\\alpha`
+    :return: shape (batch_size, 1)
+    """
+    return (probs * (min_q_values - ent_coef * log_probs)).sum(dim=1, keepdim=True)
+
+
+def discrete_actor_loss_fn(probs: th.Tensor, log_probs: th.Tensor, min_q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
+    """
+    Policy loss with discrete actions, the KL projection of SAC written as an exact sum over actions:
+
+    :math:`J_\\pi(\\phi) = \\mathbb{E}_s\\big[\\sum_a \\pi_\\phi(a|s)\\,
+    (\\alpha\\log\\pi_\\phi(a|s) - \\min_i Q_{\\theta_i}(s,a))\\big]`
+
+    (``min_q_values`` must not carry gradients to the critics).
+    """
+    return (probs * (ent_coef * log_probs - min_q_values)).sum(dim=1).mean()
+
+
+def exact_entropy(probs: th.Tensor, log_probs: th.Tensor) -> th.Tensor:
+    """:math:`\\mathcal H(\\pi_\\phi(\\cdot|s)) = -\\sum_a \\pi_\\phi(a|s)\\log\\pi_\\phi(a|s)`, shape (batch_size,)."""
+    return -(probs * log_probs).sum(dim=1)
+
+
+def default_discrete_target_entropy(n_actions: int) -> float:
+    """``target_entropy="auto"`` of discrete SACV1: :math:`0.89\\log|\\mathcal A|`."""
+    return DEFAULT_TARGET_ENTROPY_FRACTION * math.log(n_actions)
+
+
+class DiscreteSACV1(SACV1):
+    """
+    SACV1 for ``Discrete`` actions (Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings",
+    https://arxiv.org/abs/1910.07207), with SAC v1's state-value network. Built by ``SACV1(policy, env)`` when the
+    environment's actions are ``Discrete``; same arguments as :class:`~sb3_maxent.SACV1`.
+
+    The critics output :math:`Q_{\\theta_i}(s,\\cdot)` for every action and the policy is a softmax, so every
+    expectation over actions is an exact sum:
+
+    - value target :math:`\\hat V(s) = \\sum_a \\pi(a|s)[\\min_i Q_{\\theta_i}(s,a) - \\alpha\\log\\pi(a|s)]`;
+    - soft Q target :math:`\\hat Q(s,a) = r + \\gamma(1-d)V_{\\bar\\psi}(s')`, as in the continuous case;
+    - policy loss :math:`\\mathbb{E}_s\\sum_a\\pi(a|s)[\\alpha\\log\\pi(a|s) - \\min_i Q_{\\theta_i}(s,a)]`;
+    - temperature loss on the exact entropy :math:`\\mathcal H(\\pi(\\cdot|s))`.
+
+    ``target_entropy="auto"`` is :math:`0.89\\log|\\mathcal A|` (CleanRL's choice for Atari; the paper's 0.98 keeps
+    the policy almost uniform). gSDE and action noise are for ``Box`` actions and are refused.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": DiscreteMlpPolicy,
+        "CnnPolicy": DiscreteCnnPolicy,
+        "MultiInputPolicy": DiscreteMultiInputPolicy,
+    }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
+    policy: DiscreteSACV1Policy  # type: ignore[assignment]
+    actor: DiscreteActor  # type: ignore[assignment]
+    critic: DiscreteCritic  # type: ignore[assignment]
+    policy_base: ClassVar[type] = DiscreteSACV1Policy
+
+    def __init__(
+        self,
+        policy: str | type[DiscreteSACV1Policy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        target_update_interval: int = 1,
+        target_entropy: str | float = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        if use_sde or use_sde_at_warmup:
+            raise ValueError("use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False")
+        if action_noise is not None:
+            raise ValueError(
+                "action_noise is added to Box actions only; a softmax policy over Discrete actions explores by sampling"
+            )
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise,
+            replay_buffer_class,
+            replay_buffer_kwargs,
+            optimize_memory_usage,
+            n_steps,
+            ent_coef,
+            target_update_interval,
+            target_entropy,
+            use_sde,
+            sde_sample_freq,
+            use_sde_at_warmup,
+            stats_window_size,
+            tensorboard_log,
+            policy_kwargs,
+            verbose,
+            seed,
+            device,
+            _init_setup_model,
+        )
+
+    def _target_entropy_argument(self) -> str | float:
+        if self.target_entropy != "auto":
+            return self.target_entropy
+        assert isinstance(self.action_space, spaces.Discrete)
+        target = default_discrete_target_entropy(int(self.action_space.n))
+        # checked as a user's value would be: one action leaves no entropy to target
+        return parse_target_entropy(target, self.action_space) if int(self.action_space.n) > 1 else target
+
+    def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
+        with (
+            self._diverged_actor_blamed_for_errors(n_update),
+            environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations),
+        ):
+            log_probs = self.actor.action_log_probs(replay_data.observations)
+        probs = log_probs.exp()
+        entropy = exact_entropy(probs, log_probs)
+        ent_coef = self.temperature.value()
+        # J(log alpha) = log alpha (H(pi(.|s)) - H_target), with the exact entropy, applied with the other losses
+        ent_coef_loss = self.temperature.dual_loss(entropy) if self.temperature.learnable else None
+
+        # one pass of each critic gives Q(s, .): the replayed actions' values and the expectations over actions
+        q_values_all = self.critic(replay_data.observations)
+        min_q_values = th.min(th.stack(q_values_all), dim=0).values.detach()
+
+        with th.no_grad():
+            # V^(s) = sum_a pi(a|s) [min_i Q_theta_i(s, a) - alpha log pi(a|s)]
+            value_target = expected_soft_value(probs, log_probs, min_q_values, ent_coef)
+            # Q^(s, a) = r + gamma (1 - d) V_psi_bar(s')
+            q_target = soft_q_target(
+                replay_data.rewards, replay_data.dones, discounts, self.value_target(replay_data.next_observations)
+            )
+
+        values = self.value_net(replay_data.observations)
+        q_values = tuple(th.gather(q, dim=1, index=replay_data.actions.long()) for q in q_values_all)
+        return StepLosses(
+            value_loss=value_loss_fn(values, value_target),
+            critic_loss=critic_loss_fn(q_values, q_target),
+            actor_loss=discrete_actor_loss_fn(probs, log_probs, min_q_values, ent_coef),
+            ent_coef_loss=ent_coef_loss,
+            ent_coef=ent_coef,
+            log_prob_pi=-entropy,
+            q_values=q_values,
+            values=values,
+        )
