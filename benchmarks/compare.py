@@ -3,6 +3,7 @@ Side-by-side learning benchmarks: our algorithms against SB3's, same environment
 
     python benchmarks/compare.py --env CartPole-v1 --variants sql dqn --steps 50000 --seeds 5
     python benchmarks/compare.py --env Pendulum-v1 --variants sacv1_callback sacv1_alpha0.1 sac --seeds 5
+    python benchmarks/compare.py --env Acrobot-v1 --variants msql sql sacv1 dqn --steps 100000 --iqm
 
 Variants (hyperparameters from the bundled rl-zoo configs, so that every variant of one algorithm family
 shares them):
@@ -13,12 +14,16 @@ shares them):
   (target ``-dim(A)``, learning rate of the config);
 - ``sql``: the ``zoo_configs/sql.yml`` entry; modifiers after it change one setting each:
   ``sql_alpha<x>`` (``ent_coef=x``), ``sql_mse`` / ``sql_huber`` (the loss), e.g. ``sql_mse_alpha0.01``;
+- ``msql``: the ``zoo_configs/msql.yml`` entry (Munchausen soft Q-learning);
+- ``sacv1_tent<x>`` (discrete actions): the sacv1 entry with ``target_entropy = x log|A|``; ``sacv1_tenteps``: with
+  the entropy of the final epsilon-greedy policy of rl_zoo3's DQN entry;
 - ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
 
 Runs are interleaved over ``--workers`` processes with one torch thread each; finished runs are stored in
 ``benchmarks/results/raw/`` and skipped when the command is run again. Writes
 ``benchmarks/results/<env>_<variants>.md`` (final return median and IQR, steps/s, ratio to the reference
-variant, the last one listed) and a PNG of the learning curves, plus one of the temperature and entropy
+variant, the last one listed; ``--iqm``: rliable's IQM with stratified-bootstrap 95% CIs instead of median and IQR) and
+a PNG of the learning curves, plus one of the temperature and entropy
 traces when a variant has them.
 """
 
@@ -78,6 +83,8 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         import rl_zoo3
 
         return DQN, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id), None
+    if name == "msql":
+        return SoftQLearning, zoo_entry(config_path("msql"), env_id), None
     if name == "sql" or name.startswith("sql_"):
         kwargs = zoo_entry(config_path("sql"), env_id)
         for modifier in name.split("_")[1:]:
@@ -94,6 +101,11 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
     if variant.startswith("alpha"):
         kwargs["ent_coef"] = float(variant.removeprefix("alpha"))
         return algo_class, kwargs, None
+    if variant.startswith("tent"):
+        # discrete SACV1's entropy target: "tent0.98" = 0.98 log|A| (the paper), "tenteps" = the entropy of the
+        # final epsilon-greedy policy of rl_zoo3's tuned DQN entry (what discrete SoftQLearning targets)
+        kwargs["target_entropy"] = discrete_target_entropy(variant.removeprefix("tent"), env_id)
+        return algo_class, kwargs, None
     if variant == "callback":
         kwargs["ent_coef"] = 1.0
         learning_rate = kwargs.get("learning_rate", 3e-4)
@@ -103,21 +115,44 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
     return algo_class, kwargs, None
 
 
+def discrete_target_entropy(spec: str, env_id: str) -> float:
+    import math
+
+    import gymnasium as gym
+
+    from sb3_maxent import epsilon_greedy_entropy
+
+    n_actions = int(gym.make(env_id).action_space.n)
+    if spec == "eps":
+        import rl_zoo3
+
+        dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
+        return epsilon_greedy_entropy(float(dqn.get("exploration_final_eps", 0.05)), n_actions)
+    return float(spec) * math.log(n_actions)
+
+
 def temperature_and_entropy(model: Any) -> tuple[float, float] | None:
     """The current alpha and the policy's entropy on a replay batch (SAC-like models and discrete SQL)."""
     import torch as th
 
     boltzmann = hasattr(model.policy, "boltzmann_log_probs")
+    softmax = hasattr(getattr(model, "actor", None), "action_log_probs")  # discrete SACV1
     gaussian = hasattr(getattr(model, "actor", None), "action_log_prob")
-    if not (boltzmann or gaussian) or getattr(model, "replay_buffer", None) is None or model.replay_buffer.size() == 0:
+    if (
+        not (boltzmann or softmax or gaussian)
+        or getattr(model, "replay_buffer", None) is None
+        or model.replay_buffer.size() == 0
+    ):
         return None
     log_alpha = getattr(model, "log_ent_coef", None)
     alpha = float(log_alpha.exp().item()) if log_alpha is not None else float(model.ent_coef_tensor.item())
     observations = model.replay_buffer.sample(256).observations
     with th.no_grad():
-        if boltzmann:
-            # the exact entropy of pi = softmax(Q / alpha)
-            log_probs = model.policy.boltzmann_log_probs(observations)
+        if boltzmann or softmax:
+            # the exact entropy of pi = softmax(Q / alpha), or of the softmax actor
+            log_probs = (
+                model.policy.boltzmann_log_probs(observations) if boltzmann else model.actor.action_log_probs(observations)
+            )
             return alpha, float(-(log_probs.exp() * log_probs).sum(dim=1).mean().item())
         _, log_prob = model.actor.action_log_prob(observations)
     return alpha, float(-log_prob.mean().item())
@@ -214,15 +249,24 @@ def median_and_iqr(values: np.ndarray) -> str:
     return f"{np.median(values):.1f} [{low:.1f}, {high:.1f}]"
 
 
-def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], note: str) -> str:
+def iqm_and_ci(values: np.ndarray) -> str:
+    """rliable's interquartile mean across seeds with its stratified-bootstrap 95% CI."""
+    from mujoco_report import iqm_with_ci
+
+    points, intervals = iqm_with_ci(values[:, None])
+    return f"{points[0]:.1f} [{intervals[0, 0]:.1f}, {intervals[1, 0]:.1f}]"
+
+
+def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], note: str, iqm: bool = False) -> str:
     reference = list(results)[-1]
     reference_speed = {r.seed: r.steps_per_second for r in results[reference]}
+    statistic, summary = ("IQM [95% CI]", iqm_and_ci) if iqm else ("median [IQR]", median_and_iqr)
     lines = [
         f"### {env_id}: {', '.join(v.upper() for v in results)} ({provenance(results)})",
         "",
         note,
         "",
-        f"| variant | seeds | final return: median [IQR] | mean of the last 3 evaluations: median [IQR] | "
+        f"| variant | seeds | final return: {statistic} | mean of the last 3 evaluations: {statistic} | "
         f"steps/s: median | steps/s ratio to {reference.upper()} (paired seeds) |",
         "|---|---|---|---|---|---|",
     ]
@@ -233,29 +277,36 @@ def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], not
         speeds = np.array([r.steps_per_second for r in runs])
         paired = [r.steps_per_second / reference_speed[r.seed] for r in runs if r.seed in reference_speed]
         ratio = f"{np.median(paired):.2f}" if paired else "n/a"
-        cells = f"{median_and_iqr(finals)} | {median_and_iqr(last_three)} | {np.median(speeds):.1f} | {ratio}"
+        cells = f"{summary(finals)} | {summary(last_three)} | {np.median(speeds):.1f} | {ratio}"
         lines.append(f"| {algo.upper()} | {len(runs)} | {cells} |")
     table = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(table)
     return table
 
 
-def plot(name: str, env_id: str, results: dict[str, list[RunResult]], steps: int) -> None:
+def plot(name: str, env_id: str, results: dict[str, list[RunResult]], steps: int, iqm: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def band(axis, runs, attribute, label):
+    def band(axis, runs, attribute, label, with_iqm=False):
         values = np.array([getattr(r, attribute) for r in runs])
         timesteps = np.array(runs[0].eval_timesteps[: values.shape[1]])
-        axis.plot(timesteps, np.median(values, axis=0), label=label)
-        low, high = np.percentile(values, [25, 75], axis=0)
+        if with_iqm:
+            from mujoco_report import iqm_with_ci
+
+            center, (low, high) = iqm_with_ci(values)
+        else:
+            center = np.median(values, axis=0)
+            low, high = np.percentile(values, [25, 75], axis=0)
+        axis.plot(timesteps, center, label=label)
         axis.fill_between(timesteps, low, high, alpha=0.25)
 
     figure, axis = plt.subplots(figsize=(6, 4))
+    statistic = "IQM, 95% CI" if iqm else "median, IQR"
     for algo, runs in results.items():
-        band(axis, runs, "eval_returns", f"{algo.upper()} (median, {len(runs)} seeds)")
+        band(axis, runs, "eval_returns", f"{algo.upper()} ({statistic}, {len(runs)} seeds)", with_iqm=iqm)
     axis.set(xlabel="environment steps", ylabel="evaluation return", title=f"{env_id} ({steps} steps)")
     axis.legend()
     axis.grid(alpha=0.3)
@@ -289,6 +340,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=None, help="override the configs (short budgets)")
     parser.add_argument("--net-arch", type=int, nargs="+", default=None, help="hidden layers of every network")
     parser.add_argument("--name", default=None, help="output file name (default: <env>_<variants>)")
+    parser.add_argument("--iqm", action="store_true", help="rliable's IQM with 95%% bootstrap CIs instead of median/IQR")
     args = parser.parse_args()
 
     for variant in args.variants:
@@ -316,8 +368,8 @@ def main() -> None:
         f"Budget: {budget}; evaluation every {args.eval_every} steps, {args.eval_episodes} episodes (deterministic "
         f"policy); final return = the last evaluation.{' Overrides: ' + str(overrides) if overrides else ''}"
     )
-    print(write_table(name, args.env, results, note))
-    plot(name, args.env, results, args.steps)
+    print(write_table(name, args.env, results, note, iqm=args.iqm))
+    plot(name, args.env, results, args.steps, iqm=args.iqm)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv, SimpleMulti
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 
-from sb3_maxent import SACV1
+from sb3_maxent import SACV1, epsilon_greedy_entropy
 from sb3_maxent.sacv1 import DiscreteSACV1, DiscreteSACV1Policy, SACV1Policy
 from sb3_maxent.sacv1.discrete import discrete_actor_loss_fn, exact_entropy, expected_soft_value
 
@@ -175,9 +175,9 @@ def test_sacv1_builds_the_discrete_implementation_for_discrete_actions(tmp_path)
 
 
 @pytest.mark.parametrize("n_actions", [2, 3, 7])
-def test_default_target_entropy_is_089_log_n(n_actions):
+def test_default_target_entropy_is_that_of_dqns_final_epsilon_greedy_policy(n_actions):
     model = SACV1("MlpPolicy", IdentityEnv(n_actions), policy_kwargs=SMALL)
-    assert model.target_entropy == pytest.approx(0.89 * math.log(n_actions))
+    assert model.target_entropy == pytest.approx(epsilon_greedy_entropy(0.05, n_actions))
     assert model.temperature.target_entropy == model.target_entropy
     assert SACV1("MlpPolicy", IdentityEnv(n_actions), target_entropy=0.1, policy_kwargs=SMALL).target_entropy == 0.1
 

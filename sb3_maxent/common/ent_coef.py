@@ -107,8 +107,9 @@ def default_target_entropy(action_space: spaces.Space) -> float:
     * ``Box`` actions: :math:`-\\dim(\\mathcal{A})` (Haarnoja et al. 2018b);
     * ``Discrete`` actions: the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\\epsilon = 0.05`,
       :func:`epsilon_greedy_entropy`), so that a Boltzmann policy with a learned temperature explores as much as
-      DQN's defaults. (The discrete SAC of Christodoulou 2019 aims at :math:`0.98\\log|\\mathcal{A}|`, nearly
-      uniform: right for an actor-critic's stochastic policy, far too random for a Q-learner that acts by it.)
+      DQN's defaults. Discrete SACV1 uses it too: the discrete SAC of Christodoulou 2019 aims at
+      :math:`0.98\\log|\\mathcal{A}|`, nearly uniform, which in episodic tasks makes the entropy bonus a reward for
+      prolonging episodes (see :class:`~sb3_maxent.sacv1.discrete.DiscreteSACV1`).
 
     :param action_space: the environment's action space
     :return: the target entropy

@@ -9,7 +9,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 from torch.nn import functional as F
@@ -282,6 +282,25 @@ class DiscreteSoftQLearning(SoftQLearning):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "q_net", "q_net_target"]
 
+    def _target(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: float) -> th.Tensor:
+        if self.munchausen_coef == 0:
+            # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
+            next_q_values = self.q_net_target(replay_data.next_observations)
+            return soft_q_learning_target(replay_data.rewards, replay_data.dones, discounts, next_q_values, ent_coef)
+        # + alpha_m clip(alpha log pi_bar(a|s), l0, 0), which needs Q_bar at s as well as at s'
+        next_q_values, current_q_values = self._target_q_values_at_both(replay_data)
+        target = soft_q_learning_target(replay_data.rewards, replay_data.dones, discounts, next_q_values, ent_coef)
+        bonus = munchausen_bonus(current_q_values, replay_data.actions, ent_coef, self.munchausen_coef, self.munchausen_clip)
+        return target + bonus
+
+    def _target_q_values_at_both(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        """:math:`\\bar Q(s', \\cdot)` and :math:`\\bar Q(s, \\cdot)`: one pass over both batches when they are tensors."""
+        next_observations, observations = replay_data.next_observations, replay_data.observations
+        if isinstance(observations, th.Tensor) and isinstance(next_observations, th.Tensor):
+            both = self.q_net_target(th.cat([next_observations, observations]))
+            return both[: len(next_observations)], both[len(next_observations) :]
+        return self.q_net_target(next_observations), self.q_net_target(observations)
+
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.policy.optimizer, *self.temperature.optimizers()])
@@ -293,23 +312,7 @@ class DiscreteSoftQLearning(SoftQLearning):
             ent_coef = self.temperature.item()
 
             with th.no_grad():
-                # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
-                target_q_values = soft_q_learning_target(
-                    replay_data.rewards,
-                    replay_data.dones,
-                    discounts,
-                    self.q_net_target(replay_data.next_observations),
-                    ent_coef,
-                )
-                if self.munchausen_coef > 0:
-                    # + alpha_m clip(alpha log pi_bar(a|s), l0, 0): off (and not computed) by default
-                    target_q_values += munchausen_bonus(
-                        self.q_net_target(replay_data.observations),
-                        replay_data.actions,
-                        ent_coef,
-                        self.munchausen_coef,
-                        self.munchausen_clip,
-                    )
+                target_q_values = self._target(replay_data, discounts, ent_coef)
 
             all_q_values = self.q_net(replay_data.observations)
             q_values = th.gather(all_q_values, dim=1, index=replay_data.actions.long())
