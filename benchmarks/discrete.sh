@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Discrete maximum-entropy methods against SB3's DQN (issue 16): Munchausen SoftQLearning (msql), SoftQLearning (sql)
+# and discrete SACV1 (sacv1), each with its bundled zoo config, DQN with rl_zoo3's tuned entry; rl-zoo's budgets,
+# 5 seeds, rliable IQM with 95% CIs. Finished runs are kept in benchmarks/results/raw/ and skipped when this is run
+# again, so it can be resumed. Throughput ratios come from benchmarks/throughput_sql.py (interleaved repetitions).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}."
+WORKERS="${WORKERS:-2}"
+python benchmarks/compare.py --env CartPole-v1 --variants msql sql sacv1 dqn --steps 50000 --seeds 5 --eval-every 5000 --eval-episodes 10 --workers "$WORKERS" --iqm --name CartPole-v1_discrete
+python benchmarks/compare.py --env LunarLander-v3 --variants msql sql sacv1 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_discrete
+python benchmarks/compare.py --env Acrobot-v1 --variants msql sql sacv1 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name Acrobot-v1_discrete
+python benchmarks/throughput_sql.py
