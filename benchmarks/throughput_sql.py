@@ -7,10 +7,11 @@ SB3's DQN, apart from learning.
 The learning benchmarks (``compare.py``) time whole runs, two at a time on a shared machine, where a run's
 speed also depends on what it learns. This one times the algorithms alone: each variant gets its bundled
 config (DQN: rl_zoo3's ``dqn.yml``; SQL: ``zoo_configs/sql.yml``, learned temperature, Huber loss; SQL with
-the paper's MSE loss; MSQL: ``zoo_configs/msql.yml``; SACV1: ``zoo_configs/sacv1.yml``), a warm-up that fills the replay buffer and starts training, then a timed
-stretch in the steady state of the run: DQN at its final epsilon (from the start, DQN's epsilon-greedy
-exploration skips the network for most steps; that phase is 12-16% of the configured runs). Variants are
-interleaved over repetitions, one torch thread. Writes ``benchmarks/results/throughput_sql.md``.
+the paper's MSE loss; MSQL: ``zoo_configs/msql.yml``; SACV1: ``zoo_configs/sacv1.yml``), a warm-up that fills
+the replay buffer and starts training, then a timed stretch in the steady state of the run: DQN at its final
+epsilon (from the start, DQN's epsilon-greedy exploration skips the network for most steps; that phase is 12-16%
+of the configured runs). Variants are interleaved over repetitions, one torch thread. Writes
+``benchmarks/results/throughput_sql.md``.
 """
 
 import argparse

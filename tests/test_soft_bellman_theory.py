@@ -1,5 +1,7 @@
 """The seed's theorems, checked exactly on random MDPs (property-based) and on hand-solved ones."""
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -234,17 +236,27 @@ def test_newton_reaches_the_fixed_point_of_value_iteration(seed, alpha, gamma):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=SEEDS)
-def test_matrix_free_policy_product_equals_the_formed_matrix(seed):
-    from sb3_maxent.tabular.solvers import _policy_transition_matrix, policy_transition_product
+@given(seed=SEEDS, block_rows=st.sampled_from([1, 7, 1 << 16]))
+def test_policy_matrix_sharing_the_transitions_indices_equals_the_formed_matrix(seed, block_rows):
+    from sb3_maxent.tabular import solvers
 
     rng = np.random.default_rng(seed)
-    mdp = TabularMDP.random(40, 3, n_successors=5, seed=seed)
-    policy = rng.dirichlet(np.ones(3), size=40)
-    vector = rng.normal(size=40)
-    formed = _policy_transition_matrix(mdp, policy) @ vector
-    matrix_free = policy_transition_product(mdp.action_major_transitions, np.ascontiguousarray(policy.T), vector)
-    np.testing.assert_allclose(matrix_free, formed, atol=1e-12)
+    # rows with different numbers of entries: a random MDP and a gridworld with walls and a terminal goal
+    walls = rng.random((6, 7)) < 0.2
+    walls[-1, -1] = False
+    for mdp in (TabularMDP.random(40, 3, n_successors=5, seed=seed), TabularMDP.gridworld(6, 7, slip=0.2, walls=walls)):
+        policy = rng.dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
+        vector = rng.normal(size=mdp.n_states)
+        formed = solvers._policy_transition_matrix(mdp, policy)
+        with patch.object(solvers, "WEIGHTING_BLOCK_ROWS", block_rows):
+            shared = solvers.policy_transition_matrix(mdp.transitions, policy)
+        assert shared.shape == formed.shape and np.shares_memory(shared.indices, mdp.transitions.indices)  # no copy
+        np.testing.assert_allclose(shared @ vector, formed @ vector, atol=1e-12)
+        np.testing.assert_allclose(shared.toarray(), formed.toarray(), atol=1e-12)
+        # written into a given array, which later calls reuse
+        out = np.full_like(mdp.transitions.data, np.nan)
+        assert np.shares_memory(solvers.policy_transition_matrix(mdp.transitions, policy, out).data, out)
+        np.testing.assert_allclose(out, shared.data)
 
 
 def test_newton_at_zero_temperature_is_hard_policy_iteration():

@@ -260,8 +260,9 @@ def soft_newton_iteration(
     :math:`(I - \gamma P_\pi)\,\delta = F(V)` (the soft evaluation of :math:`\pi`, as a correction) by GMRES,
     only as accurately as the current residual warrants (Eisenstat and Walker's forcing terms, choice 2:
     :math:`\eta_k = 0.9\,(\|F_k\| / \|F_{k-1}\|)^2`, safeguarded and capped at 0.5), and never beyond what
-    ``tol`` needs. :math:`P_\pi v = \sum_a \pi(a|\cdot)\,(P_a v)` is one product with the transition matrix and
-    a weighted sum over actions: :math:`P_\pi` is never formed.
+    ``tol`` needs. :math:`P_\pi` is the transition matrix's own entries weighted by :math:`\pi`
+    (:func:`policy_transition_matrix`: no sparse matrix product, no copy of the column indices), so a GMRES
+    iteration costs one product with the transition matrix.
 
     A step that multiplies :math:`\|F\|_\infty` by more than ``SAFEGUARD_GROWTH`` is replaced by a
     value-iteration step :math:`V \leftarrow \mathcal{T}V` (a :math:`\gamma`-contraction). Needs :math:`\gamma < 1`.
@@ -277,14 +278,16 @@ def soft_newton_iteration(
             f"soft_newton_iteration needs gamma in [0, 1), got {gamma}: at gamma = 1 an intermediate policy can "
             "almost never terminate; use soft_value_iteration or soft_policy_iteration"
         )
-    transitions, rewards = mdp.action_major_transitions, mdp.action_major_rewards
+    # the state-major transitions only (no action-major copy): P_pi shares their column indices
+    transitions, rewards = mdp.transitions, mdp.action_major_rewards
     n_actions, n_states = rewards.shape
     counter = _IterationCounter()
+    policy_weights = np.empty_like(transitions.data)  # P_pi's entries, rewritten at each Newton step
 
     def backup(values: FloatArray) -> FloatArray:
-        # Q = r + gamma P V, as (A, S)
+        # Q = r + gamma P V, as (A, S): the (S, A) product transposed once, for fast reductions over actions
         counter(0.0)
-        q_values = (transitions @ values).reshape(n_actions, n_states)
+        q_values = np.ascontiguousarray((transitions @ values).reshape(n_states, n_actions).T)
         q_values *= gamma
         q_values += rewards
         return q_values
@@ -298,12 +301,12 @@ def soft_newton_iteration(
     while gamma * float(np.max(np.abs(residual_values), initial=0.0)) > tol and iteration < max_iter:
         if iteration > 0:
             eta = _eisenstat_walker(eta, norm, previous_norm)
-        policy = np.ascontiguousarray(soft_greedy_policy(q_values.T, ent_coef).T)  # (A, S)
+        policy_matrix = policy_transition_matrix(transitions, soft_greedy_policy(q_values.T, ent_coef), policy_weights)
 
-        def newton_operator(vector: FloatArray, policy: FloatArray = policy) -> FloatArray:
-            # (I - gamma P_pi) v, matrix-free
+        def newton_operator(vector: FloatArray, policy_matrix: sp.csr_matrix = policy_matrix) -> FloatArray:
+            # (I - gamma P_pi) v: one sparse product with the transition matrix's entries, weighted by pi
             counter(0.0)
-            return vector - gamma * policy_transition_product(transitions, policy, vector)
+            return vector - gamma * (policy_matrix @ vector)
 
         operator = spla.LinearOperator((n_states, n_states), matvec=newton_operator, dtype=np.float64)
         tolerance = max(eta * norm, floor)
@@ -329,18 +332,35 @@ def soft_newton_iteration(
     return SolverResult(q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count)
 
 
-def policy_transition_product(action_major_transitions: sp.csr_matrix, policy: FloatArray, vector: FloatArray) -> FloatArray:
-    r"""
-    :math:`(P_\pi v)(s) = \sum_a \pi(a|s) \sum_{s'} P(s'|s,a)\, v(s')` without forming :math:`P_\pi`: one product
-    with the (A·S, S) transition matrix and a weighted sum over actions.
+# rows of the transition matrix weighted at a time by policy_transition_matrix (bounds its temporary memory)
+WEIGHTING_BLOCK_ROWS = 1 << 16
 
-    :param action_major_transitions: :attr:`TabularMDP.action_major_transitions` (row ``a * S + s``)
-    :param policy: :math:`\pi`, shape (n_actions, n_states) (action-major, as the transitions)
-    :param vector: :math:`v`, shape (n_states,)
+
+def policy_transition_matrix(transitions: sp.csr_matrix, policy: FloatArray, out: FloatArray | None = None) -> sp.csr_matrix:
+    r"""
+    :math:`P_\pi(s'|s) = \sum_a \pi(a|s) P(s'|s,a)` as an (S, S) CSR matrix that shares the column indices of
+    the (S·A, S) transition matrix: its rows :math:`sA, \dots, sA + A - 1` become row :math:`s`, each entry
+    weighted by :math:`\pi(a|s)`. Columns that several actions reach appear once per action, and the product
+    sums them, so nothing is sorted or merged: forming it costs one pass over the entries, and a product with it
+    costs what a product with the transition matrix does.
+
+    :param transitions: :attr:`TabularMDP.transitions` (row ``s * A + a``), CSR
+    :param policy: :math:`\pi`, shape (n_states, n_actions)
+    :param out: an array like ``transitions.data`` to hold the weighted entries (reused across calls)
     """
-    n_actions, n_states = policy.shape
-    successor_values = (action_major_transitions @ vector).reshape(n_actions, n_states)
-    return np.einsum("as,as->s", policy, successor_values)
+    n_states, n_actions = policy.shape
+    policy_per_row = np.ascontiguousarray(policy).reshape(-1)  # pi(a|s) of row s * A + a
+    if out is None:
+        out = np.empty_like(transitions.data)
+    indptr = transitions.indptr
+    # row by row blocks: the per-entry weights exist for one block at a time, not for the whole matrix
+    for start in range(0, len(policy_per_row), WEIGHTING_BLOCK_ROWS):
+        stop = min(start + WEIGHTING_BLOCK_ROWS, len(policy_per_row))
+        low, high = indptr[start], indptr[stop]
+        weights = np.repeat(policy_per_row[start:stop], np.diff(indptr[start : stop + 1]))
+        np.multiply(transitions.data[low:high], weights, out=out[low:high])
+    indptr = np.ascontiguousarray(transitions.indptr[::n_actions])
+    return sp.csr_matrix((out, transitions.indices, indptr), shape=(n_states, n_states), copy=False)
 
 
 def _eisenstat_walker(previous_eta: float, norm: float, previous_norm: float, gamma_ew: float = 0.9) -> float:
