@@ -66,7 +66,7 @@ def test_solver_defaults_are_the_documented_ones():
         "policy_init": None,
         "keep_history": False,
     }
-    assert defaults(soft_newton_iteration) == {"tol": 1e-8, "max_iter": 1_000, "restart": 20}
+    assert defaults(soft_newton_iteration) == {"tol": 1e-8, "max_iter": 1_000, "restart": 15}
     # and the default tolerance is the one reached
     mdp = TabularMDP.random(30, 3, seed=4)
     assert soft_newton_iteration(mdp, 0.9, 0.3).residual <= 1e-8
@@ -367,7 +367,7 @@ def test_newton_reports_an_overflow_like_value_iteration():
                 solver(mdp, 0.5, 1e308)
 
 
-def newton_reference(mdp, gamma, alpha, tol, max_iter=1_000, restart=20):
+def newton_reference(mdp, gamma, alpha, tol, max_iter=1_000, restart=15):
     """
     A dense transcription of soft_newton_iteration's documented algorithm: Newton on F(V) = T V - V from V = 0,
     each step (I - gamma P_pi) delta = F(V) solved by GMRES(restart) to max(eta ||F||, tol / (2 gamma)), with

@@ -250,7 +250,7 @@ def soft_newton_iteration(
     ent_coef: float,
     tol: float = 1e-8,
     max_iter: int = 1_000,
-    restart: int = 20,
+    restart: int = 15,
 ) -> SolverResult:
     r"""
     Soft policy iteration as an inexact Newton method, matrix-free.
@@ -270,7 +270,9 @@ def soft_newton_iteration(
     :math:`Q = r + \gamma P V`: :math:`\mathcal{T}Q - Q = \gamma P F(V)`; the returned residual is that exact
     :math:`\|\mathcal{T}Q - Q\|_\infty`.
 
-    :param restart: GMRES restart length (memory: ``restart`` vectors of ``n_states`` floats)
+    :param restart: GMRES restart length (memory: ``restart`` vectors of ``n_states`` floats). 15: on random MDPs
+        and gridworlds of 10^5 states, 20 saved at most 6% of the mat-vecs (90 and 301 against 91 and 319) for a
+        third more memory; 10 took 50% more on random MDPs
     :return: ``iterations`` are Newton steps, ``sweeps`` every product with the transition matrix
     """
     if not 0.0 <= gamma < 1.0:
