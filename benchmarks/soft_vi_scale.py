@@ -71,11 +71,21 @@ def run_single(kind: str, n_states: int, solver: str) -> dict:
     # gridworld's construction does), so that the solver's extra peak is its own
     reset_peak_memory()
     baseline_mb = current_memory_mb()
+    # the unit of work, timed in this process just before and after the solve: on a shared machine the load
+    # drifts, and a bare mat-vec timed in another process (or minutes apart) can differ by 2x
+    before = bare_matvec_seconds(mdp)
     result = _solve(mdp, mdp.n_states, solver)
+    result["bare_seconds"] = float(np.median([before, bare_matvec_seconds(mdp)]))
     result["peak_mb"] = max(peak_memory_mb() - baseline_mb, 0.0)
     result["matrix_mb"] = matrix_mb(mdp)
     result["n_states"] = mdp.n_states
     return result
+
+
+def bare_matvec_seconds(mdp, repetitions: int = 10) -> float:
+    """Median time of one product of the (S·A, S) transition matrix with a vector."""
+    values = np.random.default_rng(0).standard_normal(mdp.n_states)
+    return median_seconds(lambda: mdp.transitions @ values, repetitions)
 
 
 def current_memory_mb() -> float:
@@ -88,9 +98,7 @@ def _solve(mdp, n_states: int, solver: str) -> dict:
     from sb3_maxent.tabular import soft_newton_iteration, soft_policy_iteration, soft_value_iteration
 
     if solver == "matvec":
-        values = np.random.default_rng(0).standard_normal(n_states)
-        seconds = median_seconds(lambda: mdp.transitions @ values, 20)
-        return {"seconds": seconds, "sweeps": 1}
+        return {"seconds": bare_matvec_seconds(mdp, 20), "sweeps": 1}
     if solver == "dense_sweep":
         return run_dense(mdp)
     start = time.perf_counter()
@@ -176,9 +184,10 @@ def rows_for(kind: str, n_states: int, skip_vi_above: int, solvers: list[str]):
     skipped = "value_iteration" in solvers and n_states > skip_vi_above
     for solver in [name for name in solvers if not (skipped and name == "value_iteration")]:
         result = child(kind, n_states, solver)
+        unit = result["bare_seconds"]  # timed in the solver's process, around the solve
         rows.append(
             f"| {kind} | {size} | {result['solver']} | {result['seconds']:.2f} | {result['iterations']} | "
-            f"{result['sweeps']} | {result['seconds'] / bare:.1f} | {result['seconds'] / result['sweeps'] / bare:.2f} | "
+            f"{result['sweeps']} | {result['seconds'] / unit:.1f} | {result['seconds'] / result['sweeps'] / unit:.2f} | "
             f"{result['peak_mb']:.0f} | {result['peak_mb'] / matrix:.2f} |"
         )
         print(rows[-1], flush=True)
@@ -186,10 +195,11 @@ def rows_for(kind: str, n_states: int, skip_vi_above: int, solvers: list[str]):
         rows.append(f"| {kind} | {size} | value_iteration | not run (above --skip-vi-above) | | | | | | |")
     dense_gb = n_states * N_ACTIONS * n_states * 8 / 1e9
     if kind == "random" and dense_gb <= DENSE_MEMORY_LIMIT_GB:
-        per_sweep = child(kind, n_states, "dense_sweep")["seconds_per_sweep"]
+        dense = child(kind, n_states, "dense_sweep")
+        per_sweep = dense["seconds_per_sweep"]
         rows.append(
             f"| {kind} | {size} | dense NumPy soft VI (one sweep, median of 5) | {per_sweep:.3f} | | 1 | "
-            f"{per_sweep / bare:.0f} | | | |"
+            f"{per_sweep / dense['bare_seconds']:.0f} | | | |"
         )
         print(rows[-1], flush=True)
     return rows
