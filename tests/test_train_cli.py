@@ -212,7 +212,7 @@ BAD_CONFIG = "Pendulum-v1:\n  policy: MlpPolicy\n"
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--algo", "sacv1", "--env", "CartPole-v1"], "--algo sacv1 needs Box actions; CartPole-v1 has Discrete(2)"),
+        (["--algo", "msql", "--env", "Pendulum-v1"], "--algo msql needs Discrete actions; Pendulum-v1 has Box("),
         (["--algo", "sacv1", "--env", "MountainCarContinuous-v0", "-conf", "{bad_config}"], "has no entry for Mountain"),
         (["--algo", "sql", "--env", "CartPol-v1"], "CartPol-v1 is not a registered environment; did you mean CartPole-v1?"),
         (["--algo", "soft_vi", "--env", "CartPole-v1"], "CartPole-v1 exposes no transition model `env.unwrapped.P`"),

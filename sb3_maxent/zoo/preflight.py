@@ -9,8 +9,9 @@ from typing import Any
 
 import gymnasium as gym
 import yaml
+from gymnasium import spaces
 
-from sb3_maxent.zoo.register import ALGORITHMS
+from sb3_maxent.zoo.register import ACTION_SPACES, ALGORITHMS
 
 
 def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int) -> None:
@@ -57,7 +58,8 @@ def check_environment(algo: str, env_id: str, env_kwargs: dict[str, Any] | None 
     except gym.error.Error:
         return  # registered but not makeable here (a missing extra, ...): rl_zoo3 makes it and reports on it
     try:
-        supported = algorithm_class.supported_action_spaces  # type: ignore[attr-defined]
+        own: tuple[type[spaces.Space], ...] = algorithm_class.supported_action_spaces  # type: ignore[attr-defined]
+        supported = ACTION_SPACES.get(algo, own)
         if not isinstance(env.action_space, supported):
             names = " or ".join(space.__name__ for space in supported)
             raise ValueError(f"--algo {algo} needs {names} actions; {env_id} has {env.action_space}")

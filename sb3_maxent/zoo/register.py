@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_maxent.envs.multigoal import register_multigoal
@@ -17,6 +18,9 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "msql": SoftQLearning,
     "soft_vi": SoftValueIteration,
 }
+
+# rl_zoo3 names narrower than their class's action spaces (Munchausen needs a finite action set's log-policy)
+ACTION_SPACES: dict[str, tuple[type[spaces.Space], ...]] = {"msql": (spaces.Discrete,)}
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
 
