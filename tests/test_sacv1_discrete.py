@@ -286,6 +286,13 @@ def test_bad_arguments_are_refused_with_a_sentence(kwargs, message):
         SACV1("MlpPolicy", "CartPole-v1", **kwargs)
 
 
+def test_a_policy_of_the_other_action_type_is_refused():
+    with pytest.raises(TypeError, match="SACV1 cannot use the policy DiscreteSACV1Policy with Box"):
+        SACV1(DiscreteSACV1Policy, "Pendulum-v1")
+    with pytest.raises(TypeError, match=r"DiscreteSACV1 cannot use the policy .*SACV1Policy, which is made for another"):
+        SACV1(SACV1Policy, "CartPole-v1")
+
+
 def test_the_policy_refuses_gsde():
     env = gym.make("CartPole-v1")
     with pytest.raises(ValueError, match="use_sde: gSDE explores in a continuous action space"):

@@ -24,7 +24,14 @@ from sb3_maxent.common.validation import (
     diverged_network_blamed_for_errors,
     environment_data_blamed_for_errors,
 )
-from sb3_maxent.sacv1.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACV1Policy, StateValueNetwork
+from sb3_maxent.sacv1.policies import (
+    CnnPolicy,
+    DiscreteSACV1Policy,
+    MlpPolicy,
+    MultiInputPolicy,
+    SACV1Policy,
+    StateValueNetwork,
+)
 
 SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
 
@@ -161,6 +168,8 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
     }
     # Box here; Discrete in DiscreteSACV1, which SACV1(policy, env) builds for Discrete actions
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box, spaces.Discrete)
+    # the class every policy of this implementation derives from (DiscreteSACV1: DiscreteSACV1Policy)
+    policy_base: ClassVar[type] = SACV1Policy
     policy: SACV1Policy
     actor: Actor
     critic: ContinuousCritic
@@ -256,7 +265,13 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        check_policy_class(type(self), self.policy_class, (SACV1Policy,))
+        check_policy_class(type(self), self.policy_class, (self.policy_base,))
+        if self.policy_base is SACV1Policy and issubclass(self.policy_class, DiscreteSACV1Policy):
+            # a subclass of SACV1Policy, but its actor and critics need a finite action set
+            raise TypeError(
+                f"SACV1 cannot use the policy {self.policy_class.__qualname__} with {self.action_space} actions: it is "
+                "made for Discrete actions; pass 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' and the right one is chosen"
+            )
         # the temperature first: a malformed ent_coef or target_entropy fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
