@@ -158,14 +158,21 @@ def soft_policy_evaluation(
     policy = _check_policy(policy, mdp)
     # r_pi(s) + alpha H(pi(.|s)): the soft reward of following pi for one step
     soft_rewards = (policy * mdp.rewards).sum(axis=1) + ent_coef * policy_entropy(policy)
-    policy_transitions = _policy_transition_matrix(mdp, policy)
     sweeps = 0
     if method == "direct":
+        # the LU needs P_pi with its duplicate columns merged
+        policy_transitions = _policy_transition_matrix(mdp, policy)
         system = (sp.identity(mdp.n_states, format="csc") - gamma * policy_transitions).tocsc()
         values = np.asarray(spla.spsolve(system, soft_rewards), dtype=np.float64)
         iterations = 1
     elif method == "gmres":
-        operator = sp.identity(mdp.n_states, format="csr") - gamma * policy_transitions
+        # products only: P_pi shares the transition matrix's indices, and I - gamma P_pi is never formed
+        policy_transitions = policy_transition_matrix(mdp.transitions, policy)
+        operator = spla.LinearOperator(
+            policy_transitions.shape,
+            matvec=lambda vector: vector - gamma * (policy_transitions @ vector),
+            dtype=np.float64,
+        )
         counter = _IterationCounter()
         values, info = spla.gmres(
             operator, soft_rewards, rtol=tol, atol=tol, restart=50, maxiter=max_iter, callback=counter, callback_type="pr_norm"
@@ -178,6 +185,7 @@ def soft_policy_evaluation(
                 stacklevel=2,
             )
     elif method == "iterative":
+        policy_transitions = policy_transition_matrix(mdp.transitions, policy)
         values = np.zeros(mdp.n_states)
         iterations = 0
         while iterations < max_iter:
