@@ -1,5 +1,8 @@
 """What SB3 accepts we accept, with SB3's meaning; what is wrong gets one clear sentence (issue 12)."""
 
+import os
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -131,8 +134,27 @@ def test_a_model_made_with_exploration_final_eps_saves_and_loads(tmp_path):
 def test_many_envs_warn_as_dqn_does():
     from stable_baselines3.common.env_util import make_vec_env
 
-    with pytest.warns(UserWarning, match=r"The number of environments used is greater .*\(2 > 1\)"):
+    with pytest.warns(UserWarning, match=r"The number of environments used is greater .*\(2 > 1\)") as record:
         SoftQLearning("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), buffer_size=100, target_update_interval=1)
+    # it names the user's line, not one inside the library
+    assert [warning.filename for warning in record] == [__file__]
+
+
+def test_user_stacklevel_skips_the_library_frames():
+    import warnings
+
+    from sb3_maxent.common.validation import user_stacklevel
+
+    def library_function():  # stands for a function of the package, as this file's directory is passed as the library's
+        warnings.warn("from the library", UserWarning, stacklevel=user_stacklevel((os.path.dirname(__file__) + os.sep,)))
+
+    with pytest.warns(UserWarning) as record:
+        library_function()
+    # every frame of this directory is skipped: the warning names the first frame outside it (pytest's runner)
+    assert record[0].filename != __file__
+    with pytest.warns(UserWarning) as record:
+        warnings.warn("direct", UserWarning, stacklevel=user_stacklevel(("/nonexistent" + os.sep,)))
+    assert record[0].filename == __file__ and record[0].lineno == sys._getframe().f_lineno - 1
 
 
 # loading another class's file --------------------------------------------------------------------

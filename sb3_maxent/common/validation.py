@@ -1,12 +1,35 @@
 """Argument checks and training guards shared by the algorithms: bad input fails loudly and early."""
 
 import math
+import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch as th
+
+# sb3_maxent/ (this file is sb3_maxent/common/validation.py)
+_PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_stacklevel(library_directories: tuple[str, ...] | None = None) -> int:
+    """
+    The ``stacklevel`` that makes ``warnings.warn``, called by the caller of this function, name the user's line:
+    the first frame outside this package and stable-baselines3 (whose ``__init__``/``_setup_model`` chain sits
+    between the user's call and the warning, a depth that differs between construction and ``load``).
+    """
+    if library_directories is None:
+        import stable_baselines3
+
+        library_directories = (_PACKAGE_DIRECTORY, os.path.dirname(os.path.abspath(stable_baselines3.__file__)) + os.sep)
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(library_directories):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class DivergenceError(RuntimeError):

@@ -20,7 +20,7 @@ from torch import nn
 
 from sb3_maxent.common.action_spaces import action_space_of
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
-from sb3_maxent.common.validation import check_policy_class
+from sb3_maxent.common.validation import check_policy_class, user_stacklevel
 
 SelfSoftQLearning = TypeVar("SelfSoftQLearning", bound="SoftQLearning")
 
@@ -105,7 +105,7 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
                 "The number of environments used is greater than the target network update interval "
                 f"({self.n_envs} > {self.target_update_interval}): the target network is updated after every "
                 f"env.step(), i.e. every {self.n_envs} steps",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
     def _check_temperature(self) -> None:
