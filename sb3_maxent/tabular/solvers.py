@@ -28,6 +28,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
 from sb3_maxent.common.soft_bellman import FloatArray, policy_entropy, soft_greedy_policy, soft_value
+from sb3_maxent.common.validation import user_stacklevel
 from sb3_maxent.tabular.mdp import TabularMDP
 
 EvaluationMethod = Literal["direct", "gmres", "iterative"]
@@ -182,7 +183,7 @@ def soft_policy_evaluation(
             warnings.warn(
                 f"GMRES policy evaluation stopped after {iterations} iterations (info={info})",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
     elif method == "iterative":
         policy_transitions = policy_transition_matrix(mdp.transitions, policy)
@@ -442,5 +443,5 @@ def _warn_unless_converged(converged: bool, solver: str, max_iter: int, residual
         warnings.warn(
             f"{solver} stopped at max_iter={max_iter} with residual {residual:.3g} > tol={tol:.3g}",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
