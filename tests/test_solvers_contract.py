@@ -476,3 +476,16 @@ def test_policy_iteration_stops_at_the_default_max_iter_of_1000():
     with pytest.warns(ConvergenceWarning, match=r"^soft policy iteration stopped at max_iter=1000 with residual \S+ > tol=0$"):
         result = soft_policy_iteration(mdp, 0.9, 0.5, tol=0.0)
     assert result.iterations == 1000 and 0.0 < result.residual < 1e-14
+
+
+def test_hard_policy_iteration_says_it_stopped_on_a_stable_policy_not_at_max_iter():
+    # ent_coef = 0: after 4 steps the greedy policy is stable; tol = 1e-20 is below what rounding allows
+    mdp = TabularMDP.random(20, 3, seed=0)
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_policy_iteration(mdp, 0.9, 0.0, tol=1e-20)
+    assert [str(warning.message) for warning in record] == [
+        f"hard policy iteration (ent_coef=0) stopped after 4 steps on a stable greedy policy with residual "
+        f"{result.residual:.3g} > tol=1e-20: more steps would not change the policy, so the residual is the accuracy "
+        "of its evaluation ('direct')"
+    ]
+    assert record[0].filename == __file__ and result.iterations == 4 and not result.converged

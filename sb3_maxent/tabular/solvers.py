@@ -231,6 +231,7 @@ def soft_policy_iteration(
     sweeps = 0
     residual = np.inf
     iteration = 0
+    stable = False
     q_values = np.zeros(mdp.rewards.shape)
     while iteration < max_iter:
         evaluated = soft_policy_evaluation(mdp, policy, gamma, ent_coef, method=evaluation, tol=tol * 1e-2)
@@ -245,10 +246,20 @@ def soft_policy_iteration(
             break
         new_policy = soft_greedy_policy(q_values, ent_coef)
         if ent_coef == 0.0 and np.array_equal(new_policy > 0, policy > 0):
-            break  # hard policy iteration: the greedy policy is stable
+            stable = True  # hard policy iteration: the greedy policy is stable
+            break
         policy = new_policy
     converged = residual <= tol
-    _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tol)
+    if stable and not converged:
+        warnings.warn(
+            f"hard policy iteration (ent_coef=0) stopped after {iteration} steps on a stable greedy policy with "
+            f"residual {residual:.3g} > tol={tol:.3g}: more steps would not change the policy, so the residual is the "
+            f"accuracy of its evaluation ({evaluation!r})",
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )
+    else:
+        _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tol)
     values = soft_value(q_values, ent_coef)
     return SolverResult(q_values, values, iteration, residual, converged, sweeps=sweeps, history=history)
 
