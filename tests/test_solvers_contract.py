@@ -361,7 +361,7 @@ def test_newton_replaces_a_blowing_up_step_by_a_value_iteration_step():
 
 
 def test_newton_reports_an_overflow_like_value_iteration():
-    # alpha log 2 + r overflows from the start: both solvers name the sweep and gamma
+    # alpha log 2 + r overflows from the start: every solver names the sweep and gamma
     mdp = TabularMDP.from_arrays(np.ones((1, 2, 1)), np.full((1, 2), 1.5e308))
     message = (
         r"^the soft Bellman iteration overflowed float64 at sweep 1 \(residual nan\) with gamma = 0\.5: the rewards, or "
@@ -370,7 +370,7 @@ def test_newton_reports_an_overflow_like_value_iteration():
     )
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for solver in (soft_newton_iteration, soft_value_iteration):
+        for solver in (soft_newton_iteration, soft_value_iteration, soft_policy_iteration):
             with pytest.raises(FloatingPointError, match=message):
                 solver(mdp, 0.5, 1e308)
 

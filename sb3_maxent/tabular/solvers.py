@@ -242,6 +242,8 @@ def soft_policy_iteration(
         iteration += 1
         residual = float(np.max(np.abs(soft_bellman_backup(mdp, q_values, gamma, ent_coef) - q_values)))
         sweeps += 1
+        # an overflowed evaluation is named as the other solvers name it (not as the non-finite policy it makes)
+        _check_bounded(residual, iteration, gamma)
         if residual <= tol:
             break
         new_policy = soft_greedy_policy(q_values, ent_coef)
