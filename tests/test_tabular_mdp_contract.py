@@ -191,3 +191,9 @@ def test_a_duck_typed_environment_with_a_model_is_read_directly():
     mdp = TabularMDP.from_env(toy_text(model, 2, 2))
     np.testing.assert_array_equal(mdp.transitions.toarray(), [[0, 1], [0, 1], [1, 0], [1, 0]])
     np.testing.assert_array_equal(mdp.rewards, [[0, 1], [0, 1]])
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0), (3,)])
+def test_the_raw_constructor_refuses_an_mdp_without_states_or_actions(shape):
+    with pytest.raises(ValueError, match=r"^a TabularMDP needs at least one state and one action: rewards have shape"):
+        TabularMDP(sp.csr_matrix((0, 0)), np.zeros(shape))

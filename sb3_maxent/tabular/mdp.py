@@ -31,6 +31,15 @@ class TabularMDP:
     transitions: sp.csr_matrix
     rewards: NDArray[np.float64]
 
+    def __post_init__(self) -> None:
+        # the one check the raw constructor makes (from_arrays and from_env validate everything): an MDP without
+        # states or actions has no values to solve for
+        if np.ndim(self.rewards) != 2 or 0 in np.shape(self.rewards):
+            raise ValueError(
+                f"a TabularMDP needs at least one state and one action: rewards have shape {np.shape(self.rewards)}, "
+                "expected (n_states, n_actions)"
+            )
+
     @property
     def n_states(self) -> int:
         return int(self.rewards.shape[0])
