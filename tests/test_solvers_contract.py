@@ -489,3 +489,16 @@ def test_hard_policy_iteration_says_it_stopped_on_a_stable_policy_not_at_max_ite
         "of its evaluation ('direct')"
     ]
     assert record[0].filename == __file__ and result.iterations == 4 and not result.converged
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-200, 1e250])
+def test_newton_solves_extreme_reward_scales_at_unit_scale(scale):
+    # Q(c r, c alpha) = c Q(r, alpha): at 1e155 the norms and dot products of the plain iteration overflowed (it made
+    # no progress), at 1e-200 they underflowed (it fell back to value iteration steps)
+    mdp = TabularMDP.random(30, 3, seed=1)
+    unit = soft_newton_iteration(mdp, 0.9, 0.5, tol=1e-8)
+    scaled = soft_newton_iteration(TabularMDP(mdp.transitions, mdp.rewards * scale), 0.9, 0.5 * scale, tol=1e-8 * scale)
+    assert scaled.converged and (scaled.iterations, scaled.sweeps) == (unit.iterations, unit.sweeps)
+    np.testing.assert_allclose(scaled.q_values / scale, unit.q_values, rtol=1e-12)
+    np.testing.assert_allclose(scaled.values / scale, unit.values, rtol=1e-12)
+    assert scaled.residual / scale == pytest.approx(unit.residual, abs=1e-13)  # a rounding-sized number itself

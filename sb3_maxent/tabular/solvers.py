@@ -298,6 +298,20 @@ def soft_newton_iteration(
             f"soft_newton_iteration needs gamma in [0, 1), got {gamma}: at gamma = 1 an intermediate policy can "
             "almost never terminate; use soft_value_iteration or soft_policy_iteration"
         )
+    scale = float(np.max(np.abs(mdp.rewards), initial=0.0))
+    if not (scale == 0.0 or RESCALED_REWARDS[0] <= scale <= RESCALED_REWARDS[1]) and scale <= RESCALED_REWARDS[2]:
+        # Q(c r, c alpha) = c Q(r, alpha): solved at unit reward scale, where the norms and BiCGSTAB's dot products
+        # (which square the entries) neither overflow nor underflow
+        unit = _soft_newton_iteration(
+            TabularMDP(mdp.transitions, mdp.rewards / scale), gamma, ent_coef / scale, tol / scale, max_iter
+        )
+        q_values, values = unit.q_values * scale, unit.values * scale
+        _check_bounded(float(np.max(np.abs(q_values))), unit.iterations, gamma)
+        return SolverResult(q_values, values, unit.iterations, unit.residual * scale, unit.converged, sweeps=unit.sweeps)
+    return _soft_newton_iteration(mdp, gamma, ent_coef, tol, max_iter)
+
+
+def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: float, max_iter: int) -> SolverResult:
     # the state-major transitions only (no action-major copy): P_pi shares their column indices
     transitions, rewards = mdp.transitions, mdp.action_major_rewards
     n_actions, n_states = rewards.shape
@@ -354,6 +368,10 @@ def soft_newton_iteration(
     q_final = np.ascontiguousarray(q_values.T)
     return SolverResult(q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count)
 
+
+# reward scales (max |r|) that soft_newton_iteration solves as they are; outside, up to the last bound, it solves the
+# problem at unit scale and scales the answer back (beyond it the values overflow however they are computed)
+RESCALED_REWARDS = (1e-100, 1e100, 1e300)
 
 # rows of the transition matrix weighted at a time by policy_transition_matrix (bounds its temporary memory)
 WEIGHTING_BLOCK_ROWS = 1 << 16
