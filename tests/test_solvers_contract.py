@@ -24,6 +24,7 @@ from sb3_maxent.tabular import (
     soft_policy_evaluation,
     soft_policy_iteration,
     soft_value_iteration,
+    solvers,
 )
 from sb3_maxent.tabular.solvers import _eisenstat_walker
 
@@ -78,6 +79,49 @@ def test_value_iteration_default_tolerance_is_1e_8_and_reached():
     assert default.residual <= 1e-8 and default.converged
     assert default.iterations == explicit.iterations > 100  # 0.9^k * (initial residual) <= 1e-8 takes ~200 sweeps
     np.testing.assert_array_equal(default.q_values, explicit.q_values)
+
+
+@pytest.mark.parametrize("ent_coef", [0.05, 0.5, 3.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_scaled_value_iteration_sweeps_are_the_plain_ones(monkeypatch, seed, ent_coef):
+    # the sweeps on Q / alpha are the sweeps on Q with alpha and gamma moved onto fewer numbers: the same iterates up
+    # to rounding, so the same stopping sweep (or one more: the plain sweep that finishes a scaled run)
+    mdp = TabularMDP.random(200, 4, 3, seed=seed)
+    scaled = soft_value_iteration(mdp, 0.95, ent_coef, tol=1e-9)
+    monkeypatch.setattr(solvers, "SCALED_SWEEP_LIMIT", 0.0)
+    plain = soft_value_iteration(mdp, 0.95, ent_coef, tol=1e-9)
+    assert plain.converged and scaled.converged
+    assert plain.sweeps <= scaled.sweeps <= plain.sweeps + 1
+    np.testing.assert_allclose(scaled.q_values, plain.q_values, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scaled.values, plain.values, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("ent_coef", "max_reward", "scaled"),
+    [
+        (0.0, 1.0, False),
+        (1e-3, 1.0, True),
+        (1e-160, 1.0, False),
+        (1e-160, 0.0, True),
+        (1e140, 1.0, True),
+        (1e160, 1.0, False),
+        (1.0, 1e149, True),
+        (1.0, 1e151, False),
+    ],
+)
+def test_scaled_sweeps_only_where_q_over_alpha_stays_representable(ent_coef, max_reward, scaled):
+    rewards = np.array([[0.0, -max_reward], [max_reward / 2, 0.0]])
+    assert solvers._scaled_sweeps_are_safe(rewards, ent_coef) is scaled
+
+
+def test_value_iteration_reaches_a_tolerance_near_rounding_after_scaled_sweeps():
+    # tol = 1e-13 on values of about 12 is a few ulps: the finishing plain sweep returns Q = T Q' and V(Q) in the
+    # arithmetic of the exact residual, so it is met (scaled sweeps alone miss it by rounding Q = alpha U)
+    mdp = TabularMDP.random(8, 3, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = soft_value_iteration(mdp, 0.9, 0.1, tol=1e-13)
+    assert result.converged and result.residual <= 1e-13
 
 
 def test_gamma_zero_is_accepted_and_gives_the_rewards():

@@ -106,10 +106,110 @@ def soft_value_iteration(
     q_values = np.zeros(shape) if q_init is None else np.array(np.asarray(q_init, dtype=np.float64).T, order="C")
     if q_values.shape != shape:
         raise ValueError(f"q_init must have shape (n_states, n_actions) = {mdp.rewards.shape}, got {q_values.T.shape}")
+    sweeps = 0
+    if _scaled_sweeps_are_safe(rewards, ent_coef):
+        q_values, sweeps = _scaled_value_iteration(transitions, rewards, q_values, gamma, ent_coef, tol, max_iter)
+    # from the scaled sweeps' end, usually one plain sweep: it returns Q = T Q' and V(Q) in the arithmetic of the
+    # exact residual below, which a tol near float64's rounding of Q needs
+    q_values, values, plain_sweeps = _plain_value_iteration(
+        transitions, rewards, q_values, gamma, ent_coef, tol, max_iter - sweeps
+    )
+    iteration = sweeps + plain_sweeps
+    # the exact residual of the returned Q, once: one more mat-vec
+    backup = (transitions @ values).reshape(shape)
+    backup *= gamma
+    backup += rewards
+    np.subtract(backup, q_values, out=backup)
+    residual = float(np.max(np.abs(backup, out=backup), initial=0.0))
+    converged = residual <= tol
+    _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
+    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration + 1)
+
+
+# The scaled sweeps keep Q / alpha and V / alpha: with |r| / alpha and alpha below this the scaled values and their
+# product with alpha stay far inside float64's range (values are at most a horizon of rewards, and _check_bounded
+# catches the rest); outside it (alpha -> 0, or absurdly large) the plain sweeps are used, which overflow visibly
+SCALED_SWEEP_LIMIT = 1e150
+
+
+def _scaled_sweeps_are_safe(rewards: FloatArray, ent_coef: float) -> bool:
+    max_reward = float(np.max(np.abs(rewards), initial=0.0))
+    return 0.0 < ent_coef < SCALED_SWEEP_LIMIT and max_reward < SCALED_SWEEP_LIMIT * ent_coef
+
+
+def _scaled_value_iteration(
+    transitions: sp.csr_matrix,
+    rewards: FloatArray,
+    q_values: FloatArray,
+    gamma: float,
+    ent_coef: float,
+    tol: float,
+    max_iter: int,
+) -> tuple[FloatArray, int]:
+    """
+    Value iteration on :math:`U = Q/\\alpha` in the action-major layout (A, S):
+
+    .. math::
+
+        U \\leftarrow r/\\alpha + P\\,(\\gamma L(U)), \\qquad L(U)(s) = \\log \\sum_a \\exp U(s,a) = V(s)/\\alpha
+
+    It is the same iteration as on :math:`Q` with the division by :math:`\\alpha` and the multiplication by
+    :math:`\\gamma` moved out of the (A, S) arrays (onto the rewards once and onto S numbers per sweep): two passes
+    over S x A numbers fewer per sweep, which is most of the sweep's cost beyond the mat-vec on a cheap (banded)
+    matrix. Returns :math:`Q` and the sweeps made.
+    """
+    scaled_rewards = rewards / ent_coef
+    scaled_q = q_values / ent_coef
+    workspace = np.empty_like(scaled_q)
+    log_partition = _log_sum_exp_rows(scaled_q, workspace)
+    discounted = gamma * log_partition
+    change = np.empty_like(log_partition)
+    iteration = 0
+    while iteration < max_iter:
+        scaled_q = (transitions @ discounted).reshape(scaled_q.shape)
+        scaled_q += scaled_rewards
+        next_log_partition = _log_sum_exp_rows(scaled_q, workspace)
+        # the same bound as the plain sweeps: gamma |V(Q') - V(Q)|, here alpha gamma |L(U') - L(U)|
+        np.subtract(next_log_partition, log_partition, out=change)
+        bound = gamma * ent_coef * float(np.max(np.abs(change, out=change), initial=0.0))
+        log_partition = next_log_partition
+        np.multiply(log_partition, gamma, out=discounted)
+        iteration += 1
+        _check_bounded(bound, iteration, gamma)
+        if bound <= tol:
+            break
+    scaled_q *= ent_coef
+    return scaled_q, iteration
+
+
+def _log_sum_exp_rows(scaled_q: FloatArray, workspace: FloatArray) -> FloatArray:
+    """:math:`\\log \\sum_a \\exp U(a, s)` over the rows of an (A, S) array, stably (shifted by the maximum)."""
+    max_u = scaled_q.max(axis=0)
+    np.subtract(scaled_q, max_u, out=workspace)
+    np.exp(workspace, out=workspace)
+    log_partition = workspace.sum(axis=0)
+    np.log(log_partition, out=log_partition)
+    log_partition += max_u
+    return log_partition
+
+
+def _plain_value_iteration(
+    transitions: sp.csr_matrix,
+    rewards: FloatArray,
+    q_values: FloatArray,
+    gamma: float,
+    ent_coef: float,
+    tol: float,
+    max_iter: int,
+) -> tuple[FloatArray, FloatArray, int]:
+    """
+    Value iteration on :math:`Q` itself (A, S): hard value iteration, temperatures outside the scaled sweeps' range,
+    and the last sweep after scaled ones. Returns :math:`Q`, :math:`V(Q)` and the sweeps made.
+    """
+    shape = q_values.shape
     workspace = np.empty(shape)
     values = soft_value(q_values, ent_coef, workspace, axis=0)
     change = np.empty_like(values)
-    bound = np.inf
     iteration = 0
     while iteration < max_iter:
         # T Q = r + gamma P V(Q): one sparse mat-vec and one log-sum-exp per sweep
@@ -126,15 +226,7 @@ def soft_value_iteration(
         _check_bounded(bound, iteration, gamma)
         if bound <= tol:
             break
-    # the exact residual of the returned Q, once: one more mat-vec
-    backup = (transitions @ values).reshape(shape)
-    backup *= gamma
-    backup += rewards
-    np.subtract(backup, q_values, out=backup)
-    residual = float(np.max(np.abs(backup, out=backup), initial=0.0))
-    converged = residual <= tol
-    _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
-    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration + 1)
+    return q_values, values, iteration
 
 
 def soft_policy_evaluation(
