@@ -83,11 +83,11 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         import rl_zoo3
 
         return DQN, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id), None
-    if name == "msql":
-        return SoftQLearning, zoo_entry(config_path("msql"), env_id), None
-    if name == "sql" or name.startswith("sql_"):
-        kwargs = zoo_entry(config_path("sql"), env_id)
-        for modifier in name.split("_")[1:]:
+    if name in ("sql", "msql") or name.startswith(("sql_", "msql_")):
+        # modifiers: "_mse" / "_huber" (loss), "_alpha0.03" (a fixed temperature, as the Munchausen paper's tau)
+        family, *modifiers = name.split("_")
+        kwargs = zoo_entry(config_path(family), env_id)
+        for modifier in modifiers:
             if modifier in ("mse", "huber"):
                 kwargs["loss"] = modifier
             elif modifier.startswith("alpha"):
