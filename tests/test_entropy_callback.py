@@ -176,8 +176,8 @@ def test_refusals():
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef="auto", policy_kwargs=SMALL))
     with pytest.raises(
         ValueError,
-        match=r"^EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning \(with a float ent_coef\), "
-        r".*not PPO$",
+        match=r"^EntropyTargetCallback supports SACV1 \(either action space\), SB3's SAC and discrete SoftQLearning "
+        r"\(with a float ent_coef\), not PPO$",
     ):
         EntropyTargetCallback().init_callback(PPO("MlpPolicy", "Pendulum-v1"))
     for value in (0.0, float("inf")):
@@ -258,6 +258,29 @@ def test_discrete_soft_q_learning_uses_the_exact_boltzmann_entropy():
     # and SoftQLearning's own train() uses it too
     model.train(gradient_steps=1, batch_size=32)
     assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(model.ent_coef_tensor.item())
+
+
+def test_discrete_sacv1_uses_the_exact_entropy_of_its_softmax_actor():
+    model = SACV1("MlpPolicy", "CartPole-v1", learning_starts=10_000, ent_coef=0.01, policy_kwargs=SMALL, seed=0)
+    model.learn(200)
+    callback = EntropyTargetCallback(target_entropy=0.98 * np.log(2), learning_rate=0.1)
+    callback.init_callback(model)
+    np.random.seed(0)  # the replay buffer samples its indices with NumPy's global generator
+    entropy = callback._batch_entropy()
+    np.random.seed(0)
+    observations = model.replay_buffer.sample(model.batch_size).observations
+    with th.no_grad():
+        probs = th.softmax(
+            model.actor.logits_net(model.actor.extract_features(observations, model.actor.features_extractor)), 1
+        )
+    # exact, not a one-sample estimate: -sum_a pi log pi of the same batch
+    th.testing.assert_close(entropy, -(probs * probs.log()).sum(1))
+    # a near-uniform target above the current entropy raises alpha, and the algorithm trains with the new value
+    assert entropy.mean().item() < 0.98 * np.log(2)
+    callback.update(20)
+    assert model.temperature.item() == pytest.approx(callback.ent_coef) and callback.ent_coef > 0.01
+    model.train(gradient_steps=1, batch_size=32)
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(callback.ent_coef)
 
 
 class DiscreteBandit(gym.Env):

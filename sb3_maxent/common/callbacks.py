@@ -59,9 +59,9 @@ class EntropyTargetCallback(BaseCallback):
     Drive the temperature :math:`\\alpha` (``ent_coef``) of an entropy-regularised algorithm to keep the policy's
     entropy at a target, by dual gradient descent on :math:`\\log\\alpha` with its own optimiser.
 
-    Works with ``SACV1``, SB3's ``SAC`` and discrete ``SoftQLearning`` created with a *fixed* float ``ent_coef``
-    (entropy estimated by :math:`-\\log\\pi` of a sampled action, or exactly for the Boltzmann policy of discrete
-    actions): after each training phase it
+    Works with ``SACV1`` (``Box`` or ``Discrete`` actions), SB3's ``SAC`` and discrete ``SoftQLearning`` created with a
+    *fixed* float ``ent_coef`` (entropy estimated by :math:`-\\log\\pi` of a sampled action, or exactly for the softmax
+    policies of discrete actions): after each training phase it
     takes as many dual steps as the phase took gradient steps, each on a fresh replay batch with actions
     sampled from the current policy, and writes :math:`\\alpha` into the tensor the algorithm trains with
     (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
@@ -139,18 +139,21 @@ class EntropyTargetCallback(BaseCallback):
                 f"{type(model).__name__} already learns its ent_coef ('auto'): create it with a float ent_coef "
                 "(e.g. ent_coef=0.1) to let EntropyTargetCallback drive it"
             )
-        has_entropy = hasattr(getattr(model, "actor", None), "action_log_prob") or hasattr(
-            getattr(model, "policy", None), "boltzmann_log_probs"
+        actor = getattr(model, "actor", None)
+        has_entropy = (
+            hasattr(actor, "action_log_prob")
+            or hasattr(actor, "action_log_probs")
+            or hasattr(getattr(model, "policy", None), "boltzmann_log_probs")
         )
-        if hasattr(getattr(model, "actor", None), "sample") and not has_entropy:
+        if hasattr(actor, "sample") and not has_entropy:
             raise ValueError(
                 "continuous SoftQLearning samples with an SVGD sampler whose log-probability (and entropy) has no "
                 "closed form: EntropyTargetCallback cannot drive its temperature; set ent_coef directly"
             )
         if not hasattr(model, "ent_coef_tensor") or not has_entropy:
             raise ValueError(
-                "EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning (with a float ent_coef), "
-                f"not {type(model).__name__}"
+                "EntropyTargetCallback supports SACV1 (either action space), SB3's SAC and discrete SoftQLearning "
+                f"(with a float ent_coef), not {type(model).__name__}"
             )
         if getattr(model, "replay_buffer", None) is None:
             raise ValueError("EntropyTargetCallback needs the model's replay buffer")
@@ -222,6 +225,9 @@ class EntropyTargetCallback(BaseCallback):
             if hasattr(model.policy, "boltzmann_log_probs"):
                 # Discrete SoftQLearning: the exact entropy of pi = softmax(Q / alpha)
                 return boltzmann.entropy_of_log_probs(model.policy.boltzmann_log_probs(observations))
+            if hasattr(model.actor, "action_log_probs"):
+                # Discrete SACV1: the exact entropy of its softmax actor
+                return boltzmann.entropy_of_log_probs(model.actor.action_log_probs(observations))
             if getattr(model, "use_sde", False):
                 model.actor.reset_noise()
             # Continuous: -log pi(a|s) of one action sampled per state, an unbiased estimate
