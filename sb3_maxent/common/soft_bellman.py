@@ -35,13 +35,16 @@ def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | No
     if ent_coef == 0.0:
         return max_q
     shifted = np.subtract(q_values, np.expand_dims(max_q, axis), out=workspace)
-    # Divide (not multiply by 1/alpha, which overflows to inf for alpha < 1e-308 and gives 0 * inf = NaN):
-    # the maximiser's 0 stays 0, the others underflow harmlessly towards -inf
-    with np.errstate(over="ignore"):
-        shifted /= ent_coef
+    # the scaled value iteration calls this with alpha = 1 (its Q is already divided by alpha): two passes fewer
+    if ent_coef != 1.0:
+        # Divide (not multiply by 1/alpha, which overflows to inf for alpha < 1e-308 and gives 0 * inf = NaN):
+        # the maximiser's 0 stays 0, the others underflow harmlessly towards -inf
+        with np.errstate(over="ignore"):
+            shifted /= ent_coef
     np.exp(shifted, out=shifted)
     log_partition = np.log(shifted.sum(axis=axis))
-    log_partition *= ent_coef
+    if ent_coef != 1.0:
+        log_partition *= ent_coef
     log_partition += max_q
     return log_partition
 

@@ -161,14 +161,14 @@ def _scaled_value_iteration(
     scaled_rewards = rewards / ent_coef
     scaled_q = q_values / ent_coef
     workspace = np.empty_like(scaled_q)
-    log_partition = _log_sum_exp_rows(scaled_q, workspace)
+    log_partition = soft_value(scaled_q, 1.0, workspace, axis=0)
     discounted = gamma * log_partition
     change = np.empty_like(log_partition)
     iteration = 0
     while iteration < max_iter:
         scaled_q = (transitions @ discounted).reshape(scaled_q.shape)
         scaled_q += scaled_rewards
-        next_log_partition = _log_sum_exp_rows(scaled_q, workspace)
+        next_log_partition = soft_value(scaled_q, 1.0, workspace, axis=0)
         # the same bound as the plain sweeps: gamma |V(Q') - V(Q)|, here alpha gamma |L(U') - L(U)|
         np.subtract(next_log_partition, log_partition, out=change)
         bound = gamma * ent_coef * float(np.max(np.abs(change, out=change), initial=0.0))
@@ -180,17 +180,6 @@ def _scaled_value_iteration(
             break
     scaled_q *= ent_coef
     return scaled_q, iteration
-
-
-def _log_sum_exp_rows(scaled_q: FloatArray, workspace: FloatArray) -> FloatArray:
-    """:math:`\\log \\sum_a \\exp U(a, s)` over the rows of an (A, S) array, stably (shifted by the maximum)."""
-    max_u = scaled_q.max(axis=0)
-    np.subtract(scaled_q, max_u, out=workspace)
-    np.exp(workspace, out=workspace)
-    log_partition = workspace.sum(axis=0)
-    np.log(log_partition, out=log_partition)
-    log_partition += max_u
-    return log_partition
 
 
 def _plain_value_iteration(
