@@ -19,7 +19,10 @@ from sb3_maxent.common.validation import (
 from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SoftQPolicy
 
 BOX = gym.spaces.Box(-1.0, 1.0, (1,))
-UNSUPPORTED = r"^EntropyTargetCallback supports SACV1, SB3's SAC and discrete SoftQLearning \(with a float ent_coef\), not {}$"
+UNSUPPORTED = (
+    r"^EntropyTargetCallback supports SACV1 \(either action space\), SB3's SAC and discrete SoftQLearning "
+    r"\(with a float ent_coef\), not {}$"
+)
 
 
 def test_boltzmann_entropy_at_zero_temperature_is_on_the_device_of_the_q_values():
