@@ -95,24 +95,43 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
             else:
                 raise ValueError(f"unknown variant {name!r}")
         return SoftQLearning, kwargs, None
-    family, _, variant = name.partition("_")
+    family, *modifiers = name.split("_")
     algo_class = {"sacv1": SACV1, "sac": SAC}[family]
     kwargs = zoo_entry(config_path("sacv1"), env_id)
-    if variant.startswith("alpha"):
-        kwargs["ent_coef"] = float(variant.removeprefix("alpha"))
-        return algo_class, kwargs, None
-    if variant.startswith("tent"):
-        # discrete SACV1's entropy target: "tent0.98" = 0.98 log|A| (the paper), "tenteps" = the entropy of the
-        # final epsilon-greedy policy of rl_zoo3's tuned DQN entry (what discrete SoftQLearning targets)
-        kwargs["target_entropy"] = discrete_target_entropy(variant.removeprefix("tent"), env_id)
-        return algo_class, kwargs, None
-    if variant == "callback":
-        kwargs["ent_coef"] = 1.0
-        learning_rate = kwargs.get("learning_rate", 3e-4)
-        return algo_class, kwargs, EntropyTargetCallback(target_entropy="auto", learning_rate=float(learning_rate))
-    if variant:
-        raise ValueError(f"unknown variant {name!r}")
-    return algo_class, kwargs, None
+    callback = None
+    for modifier in modifiers:
+        if modifier.startswith("alpha"):
+            kwargs["ent_coef"] = float(modifier.removeprefix("alpha"))
+        elif modifier.startswith("tent"):
+            # discrete SACV1's entropy target: "tent0.98" = 0.98 log|A| (the paper), "tenteps" = the entropy of the
+            # final epsilon-greedy policy of rl_zoo3's tuned DQN entry (what discrete SoftQLearning targets)
+            kwargs["target_entropy"] = discrete_target_entropy(modifier.removeprefix("tent"), env_id)
+        elif modifier == "dqn":
+            # discrete SACV1 on the budget of rl_zoo3's tuned DQN entry: its learning rate, batch, buffer, warm-up,
+            # update frequency, networks and discount, and the entropy of its final epsilon-greedy policy as target
+            kwargs.update(dqn_budget(env_id))
+            kwargs["target_entropy"] = discrete_target_entropy("eps", env_id)
+        elif modifier.startswith("q") and modifier[1:].isdigit():
+            # "q1": one critic instead of the clipped pair (no minimum over critics)
+            policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
+            policy_kwargs["n_critics"] = int(modifier[1:])
+            kwargs["policy_kwargs"] = policy_kwargs
+        elif modifier == "callback":
+            kwargs["ent_coef"] = 1.0
+            learning_rate = kwargs.get("learning_rate", 3e-4)
+            callback = EntropyTargetCallback(target_entropy="auto", learning_rate=float(learning_rate))
+        else:
+            raise ValueError(f"unknown variant {name!r}")
+    return algo_class, kwargs, callback
+
+
+def dqn_budget(env_id: str) -> dict[str, Any]:
+    """The training budget of rl_zoo3's tuned DQN entry (not its exploration schedule or target update)."""
+    import rl_zoo3
+
+    dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
+    shared = ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "train_freq", "gradient_steps")
+    return {key: dqn[key] for key in (*shared, "policy_kwargs") if key in dqn}
 
 
 def discrete_target_entropy(spec: str, env_id: str) -> float:
