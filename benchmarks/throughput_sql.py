@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--output", default="throughput_sql.md", help="file name in benchmarks/results/")
     args = parser.parse_args()
     th.set_num_threads(1)
 
@@ -72,7 +73,7 @@ def main() -> None:
             ratio = np.median(np.array(values) / baseline)
             lines.append(f"| {env_id} | {variant.upper()} | {np.median(values):.1f} | {ratio:.2f} |")
     table = "\n".join(lines) + "\n"
-    (RESULTS / "throughput_sql.md").write_text(table)
+    (RESULTS / args.output).write_text(table)
     print(table)
 
 
