@@ -53,6 +53,7 @@ class RunResult:
     ent_coefs: list[float] = field(default_factory=list)
     entropies: list[float] = field(default_factory=list)
     batch: str = ""  # which invocation of this script produced the run (steps/s compare only within one)
+    machine: dict[str, Any] = field(default_factory=dict)  # CPU, cores, threads, versions (empty in older files)
 
     @property
     def steps_per_second(self) -> float:
@@ -179,6 +180,7 @@ def temperature_and_entropy(model: Any) -> tuple[float, float] | None:
 
 def run_one(job: dict[str, Any]) -> RunResult:
     import torch as th
+    from mujoco_campaign import machine
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -236,6 +238,7 @@ def run_one(job: dict[str, Any]) -> RunResult:
         evaluation.ent_coefs,
         evaluation.entropies,
         job.get("batch", ""),
+        machine(),
     )
     raw_path(job).write_text(json.dumps(asdict(result)))
     speed = result.steps_per_second

@@ -161,8 +161,21 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        **{package: version(package) for package in ("torch", "stable_baselines3", "sb3_maxent", "gymnasium", "mujoco")},
+        **{package: version(package) for package in PROVENANCE_PACKAGES if is_installed(package)},
     }
+
+
+PROVENANCE_PACKAGES = ("torch", "stable_baselines3", "sb3_maxent", "gymnasium", "mujoco")
+
+
+def is_installed(package: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(package)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 class StopRequest:
