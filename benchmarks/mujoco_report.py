@@ -13,6 +13,8 @@ Writes ``benchmarks/results/mujoco.md`` and, per environment, ``mujoco_<env>.png
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,22 @@ def common_grid(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(steps), returns
 
 
+@contextmanager
+def seeded_bootstrap(seed: int = 0) -> Iterator[np.random.RandomState]:
+    """
+    A fixed seed for rliable's bootstrap, restoring numpy's global state afterwards.
+
+    rliable 1.2's stratified bootstrap draws its indices from numpy's global generator and ignores the
+    ``random_state`` it is given, so without this the CIs changed with whatever ran before in the process.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)
+
+
 def iqm_with_ci(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """IQM over runs at each column, and its 95% CI, shape (2, n_columns): scores (n_runs, n_columns)."""
     from rliable import library as rly
@@ -60,12 +78,8 @@ def iqm_with_ci(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     def per_column(matrix: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(matrix[:, [column]]) for column in range(matrix.shape[1])])
 
-    points, intervals = rly.get_interval_estimates(
-        {"x": scores},
-        per_column,
-        reps=REPS,
-        random_state=np.random.RandomState(0),
-    )
+    with seeded_bootstrap() as random_state:
+        points, intervals = rly.get_interval_estimates({"x": scores}, per_column, reps=REPS, random_state=random_state)
     return points["x"], intervals["x"]
 
 
@@ -74,12 +88,10 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, flo
     from rliable import library as rly
     from rliable import metrics
 
-    points, intervals = rly.get_interval_estimates(
-        {"pair": (x[:, None], y[:, None])},
-        metrics.probability_of_improvement,
-        reps=REPS,
-        random_state=np.random.RandomState(0),
-    )
+    with seeded_bootstrap() as random_state:
+        points, intervals = rly.get_interval_estimates(
+            {"pair": (x[:, None], y[:, None])}, metrics.probability_of_improvement, reps=REPS, random_state=random_state
+        )
     low, high = np.ravel(intervals["pair"])
     return float(np.ravel(points["pair"])[0]), float(low), float(high)
 
@@ -121,7 +133,8 @@ def plot_profiles(env: str, finals: dict[str, np.ndarray], path: Path) -> None:
 
     everything = np.concatenate(list(finals.values()))
     thresholds = np.linspace(everything.min(), everything.max(), 50)
-    profiles, intervals = rly.create_performance_profile({k: v[:, None] for k, v in finals.items()}, thresholds, reps=REPS)
+    with seeded_bootstrap():
+        profiles, intervals = rly.create_performance_profile({k: v[:, None] for k, v in finals.items()}, thresholds, reps=REPS)
     figure, axis = plt.subplots(figsize=(6, 4))
     for variant in finals:
         axis.plot(thresholds, profiles[variant], label=variant)
