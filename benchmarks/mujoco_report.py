@@ -32,7 +32,7 @@ REFERENCES = {
     "Walker2d-v5": "rl-zoo's SAC at 1M steps: 3863 on Walker2d-v3 (one run, older gymnasium)",
 }
 EXPERIMENTS = {
-    "SACV1 vs SB3 SAC (same arguments)": ("sacv1", "sac", ["sacv1", "sac", "sac_zoo"]),
+    "SACV1 vs SB3 SAC (same arguments)": ("sacv1", "sac", ["sacv1", "sac", "sac_zoo", "sacv1_seq"]),
     "Continuous SoftQLearning vs SB3 SAC (rl-zoo's entry)": ("sql", "sac_zoo", ["sql", "sac_zoo"]),
 }
 
