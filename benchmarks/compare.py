@@ -281,7 +281,8 @@ def iqm_and_ci(values: np.ndarray) -> str:
 
 def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], note: str, iqm: bool = False) -> str:
     reference = list(results)[-1]
-    reference_speed = {r.seed: r.steps_per_second for r in results[reference]}
+    # steps/s are paired only within one invocation (same batch): runs made at other times ran under other loads
+    reference_speed = {(r.seed, r.batch): r.steps_per_second for r in results[reference]}
     statistic, summary = ("IQM [95% CI]", iqm_and_ci) if iqm else ("median [IQR]", median_and_iqr)
     lines = [
         f"### {env_id}: {', '.join(v.upper() for v in results)} ({provenance(results)})",
@@ -297,8 +298,8 @@ def write_table(name: str, env_id: str, results: dict[str, list[RunResult]], not
         # one evaluation is noisy on unstable tasks (CartPole): the mean of the last three is steadier
         last_three = np.array([np.mean(r.eval_returns[-3:]) for r in runs])
         speeds = np.array([r.steps_per_second for r in runs])
-        paired = [r.steps_per_second / reference_speed[r.seed] for r in runs if r.seed in reference_speed]
-        ratio = f"{np.median(paired):.2f}" if paired else "n/a"
+        paired = [r.steps_per_second / reference_speed[key] for r in runs if (key := (r.seed, r.batch)) in reference_speed]
+        ratio = f"{np.median(paired):.2f}" if paired else "n/a (run apart)"
         cells = f"{summary(finals)} | {summary(last_three)} | {np.median(speeds):.1f} | {ratio}"
         lines.append(f"| {algo.upper()} | {len(runs)} | {cells} |")
     table = "\n".join(lines) + "\n"
