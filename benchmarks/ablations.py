@@ -17,11 +17,9 @@ against ``sac`` the value network. It is a benchmark tool, not part of the packa
 from __future__ import annotations
 
 import torch as th
-import torch.nn.functional as F
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_maxent import SACV1
-from sb3_maxent.sacv1.discrete import DiscreteSACV1
 from sb3_maxent.sacv1.sacv1 import StepLosses, critic_loss_fn, soft_q_target
 
 
@@ -57,20 +55,3 @@ class SequentialSACV1(SACV1):
         total_loss.backward()
         for optimizer in optimizers:
             optimizer.step()
-
-
-class HuberDiscreteSACV1(DiscreteSACV1):
-    """
-    Discrete SACV1 whose critics regress with DQN's Huber loss (smooth L1, beta 1) instead of the squared error.
-
-    A probe for LunarLander-v3 (issue 16), where the squared error of discrete SoftQLearning gave lower returns than
-    DQN's Huber loss: a crash's -100 reward makes a TD error whose squared gradient outweighs the rest of the batch.
-    """
-
-    def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
-        losses = super()._step_losses(replay_data, discounts, n_update)
-        with th.no_grad():
-            next_values = self.value_target(replay_data.next_observations)
-            q_target = soft_q_target(replay_data.rewards, replay_data.dones, discounts, next_values)
-        critic_loss = th.stack([F.smooth_l1_loss(q, q_target) for q in losses.q_values]).sum()
-        return losses._replace(critic_loss=critic_loss)

@@ -117,11 +117,9 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
             policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
             policy_kwargs["n_critics"] = int(modifier[1:])
             kwargs["policy_kwargs"] = policy_kwargs
-        elif modifier == "huber":
-            # DQN's Huber loss for the critics (a probe, benchmarks/ablations.py; Discrete actions only)
-            from ablations import HuberDiscreteSACV1
-
-            algo_class = HuberDiscreteSACV1
+        elif modifier in ("mse", "huber"):
+            # the critics' regression loss: the paper's squared error or DQN's Huber loss
+            kwargs["loss"] = modifier
         elif modifier == "callback":
             kwargs["ent_coef"] = 1.0
             learning_rate = kwargs.get("learning_rate", 3e-4)

@@ -36,6 +36,7 @@ def test_an_action_space_neither_box_nor_discrete_is_refused():
         (dict(learning_rate=-1e-3), "learning_rate"),
         (dict(learning_rate=float("nan")), "learning_rate"),
         (dict(target_entropy="high"), "target_entropy"),
+        (dict(loss="l1"), "loss must be 'mse' or 'huber', got 'l1'"),
         (dict(policy_kwargs=dict(n_critics=0)), "n_critics"),
         (dict(policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8], q=[8]))), "unknown keys"),
         (dict(policy_kwargs=dict(net_arch=dict(pi=[8]))), "net_arch"),

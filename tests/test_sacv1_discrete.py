@@ -198,10 +198,10 @@ def test_the_learned_temperature_follows_the_exact_entropy():
 # SB3 behaviours -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ent_coef", ["auto", 0.1])
-def test_save_load_is_exact_and_training_resumes_with_the_buffer(tmp_path, ent_coef):
+@pytest.mark.parametrize(("ent_coef", "loss"), [("auto", "mse"), (0.1, "huber")])
+def test_save_load_is_exact_and_training_resumes_with_the_buffer(tmp_path, ent_coef, loss):
     env = IdentityEnv(5)
-    model = SACV1("MlpPolicy", env, learning_starts=20, ent_coef=ent_coef, policy_kwargs=SMALL, seed=0)
+    model = SACV1("MlpPolicy", env, learning_starts=20, ent_coef=ent_coef, loss=loss, policy_kwargs=SMALL, seed=0)
     model.learn(60)
     model.save(tmp_path / "model.zip")
     model.save_replay_buffer(tmp_path / "buffer.pkl")
@@ -212,7 +212,7 @@ def test_save_load_is_exact_and_training_resumes_with_the_buffer(tmp_path, ent_c
     for name in ("actor", "critic", "value_net"):
         assert str(getattr(model, name).optimizer.state_dict()) == str(getattr(loaded, name).optimizer.state_dict())
     assert th.equal(loaded.temperature.value(), model.temperature.value())
-    assert loaded.target_entropy == model.target_entropy
+    assert (loaded.target_entropy, loaded.loss) == (model.target_entropy, loss)
     observations = np.arange(5)
     assert np.array_equal(
         loaded.predict(observations, deterministic=True)[0], model.predict(observations, deterministic=True)[0]

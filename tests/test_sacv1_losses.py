@@ -48,6 +48,19 @@ def test_losses_are_half_squared_errors_and_policy_kl():
     assert th.isclose(actor_loss_fn(q_pi, log_pi, th.tensor(0.5)), th.tensor(1.875))
 
 
+def test_huber_critic_loss_is_half_squared_error_near_the_target_and_linear_beyond():
+    # SB3 DQN's smooth L1 (beta 1): h(x) = x^2 / 2 for |x| < 1, |x| - 1/2 beyond
+    q1 = th.tensor([[0.5], [10.0]])
+    q2 = th.tensor([[0.0], [-3.0]])
+    q_target = th.tensor([[0.0], [0.0]])
+    # mean(0.125, 9.5) + mean(0, 2.5) = 4.8125 + 1.25
+    assert th.isclose(critic_loss_fn((q1, q2), q_target, "huber"), th.tensor(6.0625))
+    # the squared error of the same errors: 0.5 * [mean(0.25, 100) + mean(0, 9)] = 27.3125
+    assert th.isclose(critic_loss_fn((q1, q2), q_target, "mse"), th.tensor(27.3125))
+    small = th.tensor([[0.3], [-0.9]])
+    assert th.isclose(critic_loss_fn((small,), th.zeros(2, 1), "huber"), critic_loss_fn((small,), th.zeros(2, 1)))
+
+
 def _squashed_gaussian_density_by_finite_differences(action, mean, std, eps=1e-5):
     """Density of a = tanh(u), u ~ N(mean, std), as the numerical derivative of its CDF (per dimension)."""
 
@@ -168,3 +181,20 @@ def test_target_update_interval(interval):
     model.train(gradient_steps=2, batch_size=16)
     same = [th.equal(p, q) for p, q in zip(model.value_net.parameters(), model.value_target.parameters(), strict=True)]
     assert all(same) == (interval == 1)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_the_chosen_loss_reaches_the_critic_update(discrete):
+    from stable_baselines3.common.envs import IdentityEnv
+
+    env = IdentityEnv(5) if discrete else IdentityEnvBox(ep_length=10)
+    model = SACV1("MlpPolicy", env, learning_starts=20, loss="huber", policy_kwargs=dict(net_arch=[8]), seed=0)
+    model.learn(20)
+    batch = model.replay_buffer.sample(16)
+    batch = batch._replace(rewards=batch.rewards * 100 + 50)  # TD errors far beyond 1: Huber is linear there
+    losses = model._step_losses(batch, model.gamma, 0)
+    with th.no_grad():
+        target = soft_q_target(batch.rewards, batch.dones, model.gamma, model.value_target(batch.next_observations))
+    huber = sum(th.nn.functional.smooth_l1_loss(q, target) for q in losses.q_values)
+    th.testing.assert_close(losses.critic_loss, huber)
+    assert losses.critic_loss < critic_loss_fn(losses.q_values, target, "mse")

@@ -5,7 +5,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch as th
@@ -30,6 +30,15 @@ def user_stacklevel(library_directories: tuple[str, ...] | None = None) -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+# The critics' regression loss: the squared error of the papers, or SB3 DQN's Huber loss (smooth L1, beta 1)
+LossName = Literal["mse", "huber"]
+
+
+def check_loss_name(loss: str) -> None:
+    if loss not in ("mse", "huber"):
+        raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
 
 
 class DivergenceError(RuntimeError):

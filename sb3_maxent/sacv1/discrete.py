@@ -14,7 +14,7 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 
-from sb3_maxent.common.validation import environment_data_blamed_for_errors
+from sb3_maxent.common.validation import LossName, environment_data_blamed_for_errors
 from sb3_maxent.sacv1.policies import (
     DiscreteActor,
     DiscreteCnnPolicy,
@@ -121,6 +121,7 @@ class DiscreteSACV1(SACV1):
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        loss: LossName = "mse",
         _init_setup_model: bool = True,
     ):
         if use_sde or use_sde_at_warmup:
@@ -157,6 +158,7 @@ class DiscreteSACV1(SACV1):
             verbose,
             seed,
             device,
+            loss,
             _init_setup_model,
         )
 
@@ -188,7 +190,7 @@ class DiscreteSACV1(SACV1):
         q_values = tuple(th.gather(q, dim=1, index=replay_data.actions.long()) for q in q_values_all)
         return StepLosses(
             value_loss=value_loss_fn(values, value_target),
-            critic_loss=critic_loss_fn(q_values, q_target),
+            critic_loss=critic_loss_fn(q_values, q_target, self.loss),
             actor_loss=discrete_actor_loss_fn(probs, log_probs, min_q_values, ent_coef),
             ent_coef_loss=ent_coef_loss,
             ent_coef=ent_coef,

@@ -18,7 +18,9 @@ from sb3_maxent.common.action_spaces import is_discrete_problem
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
+    LossName,
     check_finite_losses,
+    check_loss_name,
     check_off_policy_hyperparameters,
     check_policy_class,
     diverged_network_blamed_for_errors,
@@ -89,8 +91,16 @@ def value_loss_fn(values: th.Tensor, target: th.Tensor) -> th.Tensor:
     return 0.5 * F.mse_loss(values, target)
 
 
-def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor) -> th.Tensor:
-    """:math:`J_Q(\\theta) = \\sum_i \\mathbb{E}[\\tfrac12 (Q_{\\theta_i}(s,a) - \\hat Q(s,a))^2]` (SAC v1, eq. 7)."""
+def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor, loss: LossName = "mse") -> th.Tensor:
+    """
+    :math:`J_Q(\\theta) = \\sum_i \\mathbb{E}[\\tfrac12 (Q_{\\theta_i}(s,a) - \\hat Q(s,a))^2]` (SAC v1, eq. 7).
+
+    With ``loss="huber"`` each squared error is SB3 DQN's Huber loss :math:`h(x) = \\tfrac12 x^2` for
+    :math:`|x| < 1`, :math:`|x| - \\tfrac12` beyond: the same near the target, a bounded gradient for the rare
+    large TD errors of large rewards (a crash's -100 on LunarLander).
+    """
+    if loss == "huber":
+        return th.stack([F.smooth_l1_loss(q, target) for q in q_values]).sum()
     return 0.5 * th.stack([F.mse_loss(q, target) for q in q_values]).sum()
 
 
@@ -158,6 +168,8 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
     :param seed: Seed for the pseudo random generators
     :param device: Device (cpu, cuda, ...) on which the code should be run.
         Setting it to auto, the code will be run on the GPU if possible.
+    :param loss: the critics' regression loss: ``"mse"`` (the paper's squared error) or ``"huber"`` (SB3 DQN's
+        smooth L1; the bundled discrete LunarLander-v3 entry uses it)
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
@@ -216,8 +228,10 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        loss: LossName = "mse",
         _init_setup_model: bool = True,
     ):
+        check_loss_name(loss)
         check_off_policy_hyperparameters(
             tau=tau,
             gamma=gamma,
@@ -259,6 +273,7 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
 
         self.target_entropy = target_entropy
         self.ent_coef = ent_coef
+        self.loss = loss
         self.target_update_interval = target_update_interval
 
         if _init_setup_model:
@@ -366,7 +381,7 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         q_values = self.critic(replay_data.observations, replay_data.actions)
         return StepLosses(
             value_loss=value_loss_fn(values, value_target),
-            critic_loss=critic_loss_fn(q_values, q_target),
+            critic_loss=critic_loss_fn(q_values, q_target, self.loss),
             actor_loss=actor_loss_fn(q_values_pi, log_prob_pi, ent_coef),
             ent_coef_loss=ent_coef_loss,
             ent_coef=ent_coef,

@@ -2,7 +2,7 @@
 
 import math
 from collections import defaultdict
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -16,11 +16,14 @@ from torch.nn import functional as F
 
 from sb3_maxent.common import boltzmann
 from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
-from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.common.validation import (
+    LossName,
+    check_finite_losses,
+    check_loss_name,
+    check_off_policy_hyperparameters,
+)
 from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
 from sb3_maxent.sql.sql import SoftQLearning
-
-LossName = Literal["mse", "huber"]
 
 # Learned from 0.1 (in reward units) towards the entropy of DQN's final epsilon-greedy policy. Starting at 1 (SAC's
 # "auto"), the entropy bonus of up to log|A| per step outweighs unit rewards while alpha is high (SB3's HER
@@ -202,8 +205,7 @@ class DiscreteSoftQLearning(SoftQLearning):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        if loss not in ("mse", "huber"):
-            raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
+        check_loss_name(loss)
         if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
         check_munchausen_parameters(munchausen_coef, munchausen_clip)
