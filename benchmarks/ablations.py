@@ -32,7 +32,7 @@ class SequentialSACV1(SACV1):
         with th.no_grad():
             next_values = self.value_target(replay_data.next_observations)
             q_target = soft_q_target(replay_data.rewards, replay_data.dones, discounts, next_values)
-        critic_loss = critic_loss_fn(self.critic(replay_data.observations, replay_data.actions), q_target)
+        critic_loss = critic_loss_fn(self.critic(replay_data.observations, replay_data.actions), q_target, self.loss)
         self.critic.optimizer.zero_grad()
         critic_loss.backward()
         self.critic.optimizer.step()
