@@ -106,7 +106,8 @@ def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor, loss: Los
 
 def actor_loss_fn(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
     """
-    Reparameterised policy loss (SAC v1, eq. 12, with the min over critics as in the paper's code).
+    Reparameterised policy loss (SAC v1, eq. 12, with the minimum over the critics that §4.2 of the paper
+    prescribes for the policy gradient; the authors' code, haarnoja/sac, differentiates the first critic only).
 
     :math:`J_\\pi(\\phi) = \\mathbb{E}[\\alpha \\log \\pi_\\phi(\\tilde a|s) - \\min_i Q_{\\theta_i}(s, \\tilde a)]`
     """
