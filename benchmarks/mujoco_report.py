@@ -224,6 +224,57 @@ def target_lines(env: str, ours: str, reference: str, curves: dict, finals: dict
     return [*lines, ""]
 
 
+ABLATION = ("sacv1", "sacv1_seq", "sac")  # SACV1, SACV1 with SAC's update order, SAC: same arguments, alpha 0.2
+
+
+def window_mean(run: dict[str, Any], from_step: int = FROM_STEP) -> float:
+    """A run's mean return over its evaluations from ``from_step`` on: steadier than one evaluation of 10 episodes."""
+    return float(np.mean([r for t, r in zip(run["eval_timesteps"], run["eval_returns"], strict=True) if t >= from_step]))
+
+
+def ablation_section(runs: dict) -> list[str]:
+    """
+    The update-order ablation on the seeds all three variants share: SACV1 -> SACV1 with SAC's order -> SAC. The
+    order's share of the gap is (sacv1_seq - sacv1) / (sac - sacv1) on the seed means; the rest is the value network's.
+    """
+    lines = ["### Ablation: SACV1's update order (issue 14)", ""]
+    envs = sorted({env for env, variant in runs if variant == ABLATION[1]})
+    if not envs:
+        return [*lines, "No finished runs yet.", ""]
+    for env in envs:
+        by_seed = {variant: {run["seed"]: run for run in runs.get((env, variant), [])} for variant in ABLATION}
+        seeds = sorted(set.intersection(*(set(seed_runs) for seed_runs in by_seed.values())))
+        if not seeds:
+            lines += [f"{env}: no seed finished by all of {', '.join(ABLATION)} yet.", ""]
+            continue
+        lines += [
+            f"#### {env}, seeds {', '.join(map(str, seeds))}",
+            "",
+            f"| variant | final return per seed | mean | mean return over evaluations from {FROM_STEP:,} steps, per seed "
+            "| mean |",
+            "|---|---|---|---|---|",
+        ]
+        means = {}
+        for variant in ABLATION:
+            finals = [by_seed[variant][seed]["eval_returns"][-1] for seed in seeds]
+            windows = [window_mean(by_seed[variant][seed]) for seed in seeds]
+            means[variant] = float(np.mean(windows))
+            lines.append(
+                f"| {variant} | {', '.join(f'{x:.0f}' for x in finals)} | {np.mean(finals):.0f} "
+                f"| {', '.join(f'{x:.0f}' for x in windows)} | {means[variant]:.0f} |"
+            )
+        gap = means["sac"] - means["sacv1"]
+        if gap > 0:
+            share = (means["sacv1_seq"] - means["sacv1"]) / gap
+            verdict = (
+                f"the update order's share (sacv1_seq - sacv1) / (sac - sacv1): {share:.2f} (0: none of the gap, 1: all of it)"
+            )
+        else:
+            verdict = "SACV1 is not behind SAC on these seeds, so there is no gap to split"
+        lines += ["", f"- SAC - SACV1 in the window means: {gap:.0f}; {verdict}; {len(seeds)} seeds.", ""]
+    return lines
+
+
 def report(raw: Path, results: Path) -> None:
     runs = load_runs(raw)
     lines = [
@@ -238,6 +289,7 @@ def report(raw: Path, results: Path) -> None:
     ]
     for title, (ours, reference, variants) in EXPERIMENTS.items():
         lines += experiment_section(title, ours, reference, variants, runs, results)
+    lines += ablation_section(runs)
     (results / "mujoco.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

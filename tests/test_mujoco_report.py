@@ -1,0 +1,40 @@
+"""The campaign report's update-order ablation (benchmarks/mujoco_report.py) computes what it prints."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+mujoco_report = pytest.importorskip("mujoco_report", reason="benchmarks/ is not in the sdist")
+
+
+def _run(variant: str, seed: int, returns: list[float]) -> dict:
+    steps = [10_000 * (i + 1) for i in range(len(returns))]
+    return {"env": "Hopper-v5", "variant": variant, "seed": seed, "eval_timesteps": steps, "eval_returns": returns}
+
+
+def test_window_mean_averages_the_evaluations_from_100k_on():
+    run = _run("sacv1", 0, [1000.0] * 9 + [10.0, 20.0, 30.0])  # evaluations at 10k ... 120k
+    assert mujoco_report.window_mean(run) == pytest.approx(20.0)
+
+
+def test_ablation_splits_the_gap_on_shared_seeds_only():
+    runs = {
+        ("Hopper-v5", "sacv1"): [_run("sacv1", 0, [0.0] * 9 + [100.0] * 3), _run("sacv1", 7, [0.0] * 12)],
+        ("Hopper-v5", "sacv1_seq"): [_run("sacv1_seq", 0, [0.0] * 9 + [175.0] * 3)],
+        ("Hopper-v5", "sac"): [_run("sac", 0, [0.0] * 9 + [400.0] * 3)],
+    }
+    text = "\n".join(mujoco_report.ablation_section(runs))
+    assert "seeds 0\n" in text  # seed 7 has no sacv1_seq or sac run
+    assert "SAC - SACV1 in the window means: 300" in text
+    assert "(sacv1_seq - sacv1) / (sac - sacv1): 0.25" in text
+
+
+def test_ablation_says_when_there_is_no_gap():
+    finals = {"sacv1": 500.0, "sacv1_seq": 200.0, "sac": 400.0}
+    runs = {("Hopper-v5", variant): [_run(variant, 0, [0.0] * 9 + [value] * 3)] for variant, value in finals.items()}
+    text = "\n".join(mujoco_report.ablation_section(runs))
+    assert "SAC - SACV1 in the window means: -100" in text
+    assert "no gap to split" in text
