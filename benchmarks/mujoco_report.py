@@ -96,6 +96,17 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, flo
     return float(np.ravel(points["pair"])[0]), float(low), float(high)
 
 
+def permutation_p_value(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of the difference of means over every relabelling of the runs (exact for a few seeds)."""
+    from scipy.stats import permutation_test
+
+    def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(a) - np.mean(b))
+
+    result = permutation_test((x, y), mean_difference, permutation_type="independent", n_resamples=np.inf)
+    return float(result.pvalue)
+
+
 def steps_per_second(run: dict[str, Any]) -> float:
     return run["timesteps"] / run["train_seconds"]
 
@@ -218,6 +229,10 @@ def target_lines(env: str, ours: str, reference: str, curves: dict, finals: dict
         lines.append(f"- Final IQM ratio SQL / SAC: {ratio:.2f} ({target}).")
     probability, low, high = probability_of_improvement(finals[ours], finals[reference])
     lines.append(f"- Probability that a {ours} run ends above a {reference} run: {probability:.2f} [{low:.2f}, {high:.2f}].")
+    lines.append(
+        f"- Exact permutation test of the mean final returns, two-sided: p = "
+        f"{permutation_p_value(finals[ours], finals[reference]):.2f}."
+    )
     ratio, pairs = paired_speed_ratio(runs[(env, ours)], runs[(env, reference)])
     speed_target = " (target >= 1.0: " + ("met" if ratio >= 1.0 else "NOT met") + ")" if ours == "sacv1" else ""
     lines.append(f"- Steps/s {ours} / {reference}, median over {pairs} paired seeds: {ratio:.2f}{speed_target}.")

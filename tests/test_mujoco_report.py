@@ -38,3 +38,10 @@ def test_ablation_says_when_there_is_no_gap():
     text = "\n".join(mujoco_report.ablation_section(runs))
     assert "SAC - SACV1 in the window means: -100" in text
     assert "no gap to split" in text
+
+
+def test_permutation_p_value_is_exact():
+    # 5 against 5: 252 relabellings; the observed split is the most extreme one in either direction, so p = 2 / 252
+    low, high = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
+    assert mujoco_report.permutation_p_value(low, high) == pytest.approx(2 / 252)
+    assert mujoco_report.permutation_p_value(low, low) == pytest.approx(1.0)
