@@ -5,13 +5,17 @@ steps, many seeds, in runs that survive interruption.
     python benchmarks/mujoco_campaign.py status                 # what is done, what is running, what is left
     python benchmarks/mujoco_campaign.py run --workers 2        # work through the queue (resumes cached runs)
     python benchmarks/mujoco_campaign.py run --workers 16 --minutes 9   # a ten-minute slice on a bigger machine
+    python benchmarks/mujoco_campaign.py run --minutes 160 --finishable # where the cache is lost at the end
     python benchmarks/mujoco_campaign.py report                 # tables and PNGs from the raw JSON, nothing rerun
 
 Every run is an independent process with one torch thread. It evaluates every 10k steps (10 deterministic
 episodes on a separate environment, as rl-zoo does) and saves model, replay buffer and evaluation history to
 ``benchmarks/cache/<run>/`` every 25k steps, and when it is asked to stop (SIGTERM, SIGINT or the end of
 ``--minutes``) at the next 5k-step boundary; the next ``run`` resumes from there. A finished run writes its raw
-JSON to ``benchmarks/results/raw/mujoco/`` (committed) and is never rerun.
+JSON to ``benchmarks/results/raw/mujoco/`` (committed) and is never rerun. Where the cache does not outlive the
+session (a fresh machine each time), ``--finishable`` starts only the runs expected to finish before ``--minutes``
+ends: the finished runs' median steps/s for that environment and variant, scaled by how fast this machine has
+learned in the last hour (``benchmarks/cache/speed.jsonl``).
 
 Variants:
 
@@ -201,6 +205,51 @@ class StopRequest:
         return STOP_FILE.exists() or (self.deadline is not None and time.time() > self.deadline)
 
 
+SPEED_LOG = CACHE / "speed.jsonl"  # one line per chunk learned on this machine: how fast it runs now
+
+
+def historical_rates() -> dict[tuple[str, str], float]:
+    """Median learning steps/s of the finished runs of each (environment, variant), on whatever machines ran them."""
+    rates: dict[tuple[str, str], list[float]] = {}
+    for path in RAW.glob("*.json"):
+        run = json.loads(path.read_text())
+        if run.get("train_seconds", 0) > 0:
+            rates.setdefault((run["env"], run["variant"]), []).append(run["timesteps"] / run["train_seconds"])
+    return {key: float(np.median(values)) for key, values in rates.items()}
+
+
+def log_speed(job: Job, steps: int, seconds: float) -> None:
+    with SPEED_LOG.open("a") as log:  # appends of one short line: the workers do not interleave them
+        log.write(json.dumps({"env": job.env, "variant": job.variant, "rate": steps / seconds, "time": time.time()}) + "\n")
+
+
+def speed_factor(history_rates: dict[tuple[str, str], float], window_seconds: float = 3600.0) -> float:
+    """How fast this machine runs now against the finished runs: the median ratio of its chunk rates in the last
+    hour to their (environment, variant)'s historical rate; 1 when it has learned nothing yet."""
+    if not SPEED_LOG.exists():
+        return 1.0
+    now, ratios = time.time(), []
+    for line in SPEED_LOG.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # a line being written
+            continue
+        reference = history_rates.get((entry["env"], entry["variant"]))
+        if reference and now - entry["time"] < window_seconds:
+            ratios.append(entry["rate"] / reference)
+    return float(np.median(ratios)) if ratios else 1.0
+
+
+def estimated_seconds(job: Job, steps_done: int) -> float | None:
+    """Wall-clock seconds the rest of ``job`` should take here (evaluations and checkpoints add 10%), from its
+    historical rate and this machine's current speed; None when no run of its environment and variant finished."""
+    rates = historical_rates()
+    rate = rates.get((job.env, job.variant))
+    if rate is None:
+        return None
+    return 1.1 * (job.steps - steps_done) / (rate * speed_factor(rates))
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data))
@@ -226,14 +275,22 @@ def evaluate(model: Any, eval_env: Any, history: History) -> None:
     history.eval_returns.append(float(np.mean(episode_returns)))
 
 
-def run_job(job: Job, deadline: float | None) -> str:
-    """Runs (or resumes) one job until it finishes or is asked to stop; returns a one-line account."""
+def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> str:
+    """Runs (or resumes) one job until it finishes or is asked to stop; returns a one-line account.
+
+    With ``finishable_only``, a job expected to need more than the time left before ``deadline`` is not started
+    (where the cache does not outlive the session, its partial run would be lost).
+    """
     import torch as th
     from stable_baselines3.common.env_util import make_vec_env
 
     stop = StopRequest(deadline)
     if stop:
         return f"not started {job.name}"
+    if finishable_only and deadline is not None:
+        needed, left = estimated_seconds(job, state(job)[1]), deadline - time.time()
+        if needed is not None and needed > left:
+            return f"not started {job.name}: needs about {needed / 60:.0f} min here, {left / 60:.0f} left"
     th.set_num_threads(1)
     algo_class, kwargs = build_variant(job.variant, job.env)
     policy = kwargs.pop("policy", "MlpPolicy")
@@ -256,7 +313,10 @@ def run_job(job: Job, deadline: float | None) -> str:
         chunk = min(CHUNK, job.steps - history.timesteps)
         start = time.perf_counter()
         model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
-        history.train_seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        history.train_seconds += seconds
+        if history.timesteps >= getattr(model, "learning_starts", 0):  # warm-up chunks run without learning
+            log_speed(job, chunk, seconds)
         history.timesteps = model.num_timesteps
         if history.timesteps % EVAL_EVERY == 0:
             evaluate(model, eval_env, history)
@@ -273,9 +333,9 @@ def run_job(job: Job, deadline: float | None) -> str:
     return f"paused {job.name} at {history.timesteps} steps"
 
 
-def _worker(job: Job, deadline: float | None) -> str:
+def _worker(job: Job, deadline: float | None, finishable_only: bool = False) -> str:
     try:
-        return run_job(job, deadline)
+        return run_job(job, deadline, finishable_only)
     except Exception as error:  # one failing run must not stop the campaign; it is reported and retried next time
         return f"FAILED {job.name}: {type(error).__name__}: {error}"
 
@@ -324,7 +384,7 @@ def command_run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, request_stop)
     # workers ignore the signals themselves (the STOP file tells them), so that each checkpoints cleanly
     with context.Pool(args.workers, initializer=_ignore_signals, maxtasksperchild=1) as pool:
-        results = [pool.apply_async(_worker, (job, deadline)) for job in queue]
+        results = [pool.apply_async(_worker, (job, deadline, args.finishable)) for job in queue]
         for result in results:
             print(result.get(), flush=True)
 
@@ -345,6 +405,11 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument("--workers", type=int, default=2)
             command.add_argument("--minutes", type=float, default=None, help="stop (checkpointing) after this long")
             command.add_argument("--limit", type=int, default=None, help="start at most this many runs")
+            command.add_argument(
+                "--finishable",
+                action="store_true",
+                help="with --minutes: start only runs expected to finish in time (where the cache is lost at the end)",
+            )
             command.add_argument(
                 "--only", nargs="+", default=None, help="only the runs whose name contains one of these, in this order"
             )

@@ -1,0 +1,61 @@
+"""The campaign's scheduling (benchmarks/mujoco_campaign.py): runs that cannot finish before the deadline wait."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+campaign = pytest.importorskip("mujoco_campaign", reason="benchmarks/ is not in the sdist")
+
+
+@pytest.fixture
+def campaign_dirs(tmp_path, monkeypatch):
+    raw, cache = tmp_path / "raw", tmp_path / "cache"
+    raw.mkdir()
+    cache.mkdir()
+    monkeypatch.setattr(campaign, "RAW", raw)
+    monkeypatch.setattr(campaign, "CACHE", cache)
+    monkeypatch.setattr(campaign, "STOP_FILE", cache / "STOP")
+    monkeypatch.setattr(campaign, "SPEED_LOG", cache / "speed.jsonl")
+    return raw, cache
+
+
+def _finished(raw: Path, variant: str, seed: int, rate: float) -> None:
+    run = {"env": "Hopper-v5", "variant": variant, "seed": seed, "timesteps": 200_000, "train_seconds": 200_000 / rate}
+    (raw / f"Hopper-v5_{variant}_seed{seed}_200000.json").write_text(json.dumps(run))
+
+
+def test_historical_rate_is_the_median_of_the_finished_runs(campaign_dirs):
+    raw, _ = campaign_dirs
+    for seed, rate in enumerate([40.0, 50.0, 80.0]):
+        _finished(raw, "sac", seed, rate)
+    assert campaign.historical_rates() == {("Hopper-v5", "sac"): pytest.approx(50.0)}
+
+
+def test_estimate_scales_with_this_machines_recent_speed(campaign_dirs):
+    raw, _ = campaign_dirs
+    _finished(raw, "sac", 0, 50.0)
+    _finished(raw, "sacv1", 0, 100.0)
+    job = campaign.Job("Hopper-v5", "sac", 1)
+    # nothing learned here yet: the historical rate, plus 10% for evaluations
+    assert campaign.estimated_seconds(job, 100_000) == pytest.approx(1.1 * 100_000 / 50.0)
+    # this machine runs SACV1 at half its historical rate: SAC is expected at half its own too
+    campaign.log_speed(campaign.Job("Hopper-v5", "sacv1", 5), 5_000, 100.0)
+    assert campaign.estimated_seconds(job, 100_000) == pytest.approx(1.1 * 100_000 / 25.0)
+    # chunks older than the window no longer count
+    assert campaign.speed_factor(campaign.historical_rates(), window_seconds=-1.0) == 1.0
+    # an environment and variant never finished: no estimate
+    assert campaign.estimated_seconds(campaign.Job("Swimmer-v5", "sql", 0), 0) is None
+
+
+def test_a_run_that_cannot_finish_in_time_is_not_started(campaign_dirs):
+    raw, cache = campaign_dirs
+    _finished(raw, "sac", 0, 50.0)  # 200k steps: over an hour at this rate
+    job = campaign.Job("Hopper-v5", "sac", 1)
+    account = campaign.run_job(job, deadline=time.time() + 600, finishable_only=True)
+    assert account.startswith("not started Hopper-v5_sac_seed1_200000: needs about 73 min here, 10 left")
+    assert not (cache / job.name).exists()
