@@ -242,11 +242,16 @@ def speed_factor(history_rates: dict[tuple[str, str], float], window_seconds: fl
 
 def estimated_seconds(job: Job, steps_done: int) -> float | None:
     """Wall-clock seconds the rest of ``job`` should take here (evaluations and checkpoints add 10%), from its
-    historical rate and this machine's current speed; None when no run of its environment and variant finished."""
+    historical rate and this machine's current speed. A pair never finished takes its variant's median over the other
+    environments (the networks' updates, not the simulator, dominate the time); None when the variant never finished.
+    """
     rates = historical_rates()
     rate = rates.get((job.env, job.variant))
     if rate is None:
-        return None
+        same_variant = [value for (_, variant), value in rates.items() if variant == job.variant]
+        if not same_variant:
+            return None
+        rate = float(np.median(same_variant))
     return 1.1 * (job.steps - steps_done) / (rate * speed_factor(rates))
 
 

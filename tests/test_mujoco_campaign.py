@@ -48,7 +48,8 @@ def test_estimate_scales_with_this_machines_recent_speed(campaign_dirs):
     assert campaign.estimated_seconds(job, 100_000) == pytest.approx(1.1 * 100_000 / 25.0)
     # chunks older than the window no longer count
     assert campaign.speed_factor(campaign.historical_rates(), window_seconds=-1.0) == 1.0
-    # an environment and variant never finished: no estimate
+    # an environment never finished with this variant: the variant's rate elsewhere; a variant never finished: none
+    assert campaign.estimated_seconds(campaign.Job("Swimmer-v5", "sac", 0), 100_000) == pytest.approx(1.1 * 100_000 / 25.0)
     assert campaign.estimated_seconds(campaign.Job("Swimmer-v5", "sql", 0), 0) is None
 
 
