@@ -17,6 +17,8 @@ shares them):
 - ``msql``: the ``zoo_configs/msql.yml`` entry (Munchausen soft Q-learning);
 - ``sacv1_tent<x>`` (discrete actions): the sacv1 entry with ``target_entropy = x log|A|``; ``sacv1_tenteps``: with
   the entropy of the final epsilon-greedy policy of rl_zoo3's DQN entry;
+- ``<family>_epssched`` (discrete actions; ``msql``, ``sql``, ``sacv1``): the entropy target follows the
+  epsilon-greedy policy of rl_zoo3's DQN entry along its exploration schedule (``EntropyTargetCallback``);
 - ``dqn``: rl_zoo3's own tuned ``dqn.yml`` entry (SB3's DQN).
 
 Runs are interleaved over ``--workers`` processes with one torch thread each; finished runs are stored in
@@ -88,14 +90,17 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         # modifiers: "_mse" / "_huber" (loss), "_alpha0.03" (a fixed temperature, as the Munchausen paper's tau)
         family, *modifiers = name.split("_")
         kwargs = zoo_entry(config_path(family), env_id)
+        callback = None
         for modifier in modifiers:
             if modifier in ("mse", "huber"):
                 kwargs["loss"] = modifier
             elif modifier.startswith("alpha"):
                 kwargs["ent_coef"] = float(modifier.removeprefix("alpha"))
+            elif modifier == "epssched":
+                kwargs, callback = with_epsilon_schedule_target(kwargs, env_id)
             else:
                 raise ValueError(f"unknown variant {name!r}")
-        return SoftQLearning, kwargs, None
+        return SoftQLearning, kwargs, callback
     family, *modifiers = name.split("_")
     algo_class = {"sacv1": SACV1, "sac": SAC}[family]
     kwargs = zoo_entry(config_path("sacv1"), env_id)
@@ -120,6 +125,8 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         elif modifier in ("mse", "huber"):
             # the critics' regression loss: the paper's squared error or DQN's Huber loss
             kwargs["loss"] = modifier
+        elif modifier == "epssched":
+            kwargs, callback = with_epsilon_schedule_target(kwargs, env_id)
         elif modifier == "callback":
             kwargs["ent_coef"] = 1.0
             learning_rate = kwargs.get("learning_rate", 3e-4)
@@ -136,6 +143,42 @@ def dqn_budget(env_id: str) -> dict[str, Any]:
     dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
     shared = ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "train_freq", "gradient_steps")
     return {key: dqn[key] for key in (*shared, "policy_kwargs") if key in dqn}
+
+
+def with_epsilon_schedule_target(kwargs: dict[str, Any], env_id: str) -> tuple[dict[str, Any], Any]:
+    """
+    The entry's learned temperature, its target now following rl_zoo3's DQN exploration: the entropy of DQN's
+    epsilon-greedy policy along its linear epsilon schedule (``exploration_initial_eps`` to ``exploration_final_eps``
+    over ``exploration_fraction`` of training), so that the soft method explores as much as DQN at every step.
+    The target is capped at 0.98 log|A| (the discrete SAC paper's), since the uniform policy's log|A| cannot be met.
+    An ``EntropyTargetCallback`` drives the temperature (it reads schedules); it starts at 1, as ``"auto"`` does.
+
+    :return: the keyword arguments (``ent_coef`` the callback's to write) and the callback
+    """
+    import math
+
+    import gymnasium as gym
+    import rl_zoo3
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from sb3_maxent import EntropyTargetCallback, epsilon_greedy_entropy
+
+    dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
+    epsilon = LinearSchedule(
+        float(dqn.get("exploration_initial_eps", 1.0)),
+        float(dqn.get("exploration_final_eps", 0.05)),
+        float(dqn.get("exploration_fraction", 0.1)),
+    )
+    n_actions = int(gym.make(env_id).action_space.n)
+    ceiling = 0.98 * math.log(n_actions)
+
+    def target(progress_remaining: float) -> float:
+        return min(epsilon_greedy_entropy(epsilon(progress_remaining), n_actions), ceiling)
+
+    kwargs = {key: value for key, value in kwargs.items() if key != "target_entropy"}
+    kwargs["ent_coef"] = 1.0
+    learning_rate = float(kwargs.get("learning_rate", 3e-4))
+    return kwargs, EntropyTargetCallback(target_entropy=target, learning_rate=learning_rate)
 
 
 def discrete_target_entropy(spec: str, env_id: str) -> float:
