@@ -30,6 +30,9 @@ def test_ablation_splits_the_gap_on_shared_seeds_only():
     assert "seeds 0\n" in text  # seed 7 has no sacv1_seq or sac run
     assert "SAC - SACV1 in the window means: 300" in text
     assert "(sacv1_seq - sacv1) / (sac - sacv1): 0.25" in text
+    assert (
+        "target's effect, SAC - sacv1_seq" in text and "): 225 in the window means (per seed 225; SAC ahead on 1 of 1" in text
+    )
 
 
 def test_ablation_says_when_there_is_no_gap():
