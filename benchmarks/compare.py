@@ -147,38 +147,26 @@ def dqn_budget(env_id: str) -> dict[str, Any]:
 
 def with_epsilon_schedule_target(kwargs: dict[str, Any], env_id: str) -> tuple[dict[str, Any], Any]:
     """
-    The entry's learned temperature, its target now following rl_zoo3's DQN exploration: the entropy of DQN's
-    epsilon-greedy policy along its linear epsilon schedule (``exploration_initial_eps`` to ``exploration_final_eps``
-    over ``exploration_fraction`` of training), so that the soft method explores as much as DQN at every step.
-    The target is capped at 0.98 log|A| (the discrete SAC paper's), since the uniform policy's log|A| cannot be met.
-    An ``EntropyTargetCallback`` drives the temperature (it reads schedules); it starts at 1, as ``"auto"`` does.
+    The entry's learned temperature, its target now following rl_zoo3's DQN exploration for ``env_id``
+    (``EpsilonGreedyEntropyCallback`` with that entry's ``exploration_*`` arguments), so that the soft method explores
+    as much as DQN at every step; the temperature starts at 1, as ``"auto"`` does.
 
     :return: the keyword arguments (``ent_coef`` the callback's to write) and the callback
     """
-    import math
-
-    import gymnasium as gym
     import rl_zoo3
-    from stable_baselines3.common.utils import LinearSchedule
 
-    from sb3_maxent import EntropyTargetCallback, epsilon_greedy_entropy
+    from sb3_maxent import EpsilonGreedyEntropyCallback
 
     dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
-    epsilon = LinearSchedule(
-        float(dqn.get("exploration_initial_eps", 1.0)),
-        float(dqn.get("exploration_final_eps", 0.05)),
-        float(dqn.get("exploration_fraction", 0.1)),
-    )
-    n_actions = int(gym.make(env_id).action_space.n)
-    ceiling = 0.98 * math.log(n_actions)
-
-    def target(progress_remaining: float) -> float:
-        return min(epsilon_greedy_entropy(epsilon(progress_remaining), n_actions), ceiling)
-
     kwargs = {key: value for key, value in kwargs.items() if key != "target_entropy"}
     kwargs["ent_coef"] = 1.0
-    learning_rate = float(kwargs.get("learning_rate", 3e-4))
-    return kwargs, EntropyTargetCallback(target_entropy=target, learning_rate=learning_rate)
+    callback = EpsilonGreedyEntropyCallback(
+        exploration_fraction=float(dqn.get("exploration_fraction", 0.1)),
+        exploration_initial_eps=float(dqn.get("exploration_initial_eps", 1.0)),
+        exploration_final_eps=float(dqn.get("exploration_final_eps", 0.05)),
+        learning_rate=float(kwargs.get("learning_rate", 3e-4)),
+    )
+    return kwargs, callback
 
 
 def discrete_target_entropy(spec: str, env_id: str) -> float:

@@ -2,7 +2,7 @@
 
 import os
 
-from sb3_maxent.common.callbacks import EntropyTargetCallback
+from sb3_maxent.common.callbacks import EntropyTargetCallback, EpsilonGreedyEntropyCallback
 from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
 from sb3_maxent.common.validation import DivergenceError, EnvironmentDataError
 from sb3_maxent.sacv1 import SACV1
@@ -19,6 +19,7 @@ __all__ = [
     "DivergenceError",
     "EntropyTargetCallback",
     "EnvironmentDataError",
+    "EpsilonGreedyEntropyCallback",
     "SoftQLearning",
     "SoftValueIteration",
     "TabularMDP",

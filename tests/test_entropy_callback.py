@@ -9,8 +9,12 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
-from sb3_maxent.common.callbacks import exponential_target_schedule, linear_target_schedule
+from sb3_maxent import SACV1, EntropyTargetCallback, EpsilonGreedyEntropyCallback, SoftQLearning, epsilon_greedy_entropy
+from sb3_maxent.common.callbacks import (
+    epsilon_greedy_target_schedule,
+    exponential_target_schedule,
+    linear_target_schedule,
+)
 from sb3_maxent.common.ent_coef import Temperature
 
 SMALL = {"net_arch": [16]}
@@ -352,3 +356,69 @@ def test_load_reads_tensors_only(tmp_path):
 
 class NotATensor:
     """An arbitrary class: torch.load(weights_only=True) refuses to build it."""
+
+
+def test_epsilon_greedy_target_schedule_follows_dqns_exploration():
+    # SB3 DQN's defaults: epsilon 1 -> 0.05 over the first 10% of training
+    schedule = epsilon_greedy_target_schedule(4)
+    # epsilon = 1 is the uniform policy, log 4, which no softmax policy reaches: capped at 0.98 log 4
+    assert schedule(1.0) == pytest.approx(0.98 * np.log(4))
+    # halfway through the decay, epsilon = (1 + 0.05) / 2; after it, 0.05 for good
+    assert schedule(0.95) == pytest.approx(epsilon_greedy_entropy(0.525, 4))
+    for progress_remaining in (0.9, 0.5, 0.0):
+        assert schedule(progress_remaining) == pytest.approx(epsilon_greedy_entropy(0.05, 4))
+    # the entropy falls as epsilon does
+    values = [schedule(p) for p in np.linspace(1.0, 0.0, 41)]
+    assert np.all(np.diff(values) <= 0) and values[0] > values[-1]
+    # DQN's arguments carry their meaning: rl_zoo3's LunarLander-v3 entry
+    lunar = epsilon_greedy_target_schedule(4, exploration_fraction=0.12, exploration_final_eps=0.1, max_fraction=0.9)
+    assert lunar(1.0) == pytest.approx(0.9 * np.log(4))
+    assert lunar(0.88) == pytest.approx(epsilon_greedy_entropy(0.1, 4)) == pytest.approx(0.3488, abs=1e-4)
+    # epsilon starting low enough: no cap at all
+    assert epsilon_greedy_target_schedule(2, exploration_initial_eps=0.2)(1.0) == pytest.approx(epsilon_greedy_entropy(0.2, 2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_actions": 1}, r"^n_actions must be >= 2 \(one action has no entropy to target\), got 1$"),
+        ({"max_fraction": 1.0}, r"^max_fraction must be in \(0, 1\), got 1.0$"),
+        ({"max_fraction": 0.0}, r"^max_fraction must be in \(0, 1\), got 0.0$"),
+        ({"exploration_fraction": 1.5}, r"^exploration_fraction must be in \[0, 1\], as for SB3's DQN, got 1.5$"),
+        ({"exploration_final_eps": -0.1}, r"^exploration_final_eps must be in \[0, 1\], as for SB3's DQN, got -0.1$"),
+        ({"exploration_initial_eps": 2.0}, r"^exploration_initial_eps must be in \[0, 1\], as for SB3's DQN, got 2.0$"),
+    ],
+)
+def test_epsilon_greedy_target_schedule_refuses_bad_arguments(kwargs, message):
+    arguments = {"n_actions": 4, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        epsilon_greedy_target_schedule(**arguments)
+    if "n_actions" not in kwargs:  # the callback checks the same when it is created
+        with pytest.raises(ValueError, match=message):
+            EpsilonGreedyEntropyCallback(**kwargs)
+
+
+@pytest.mark.parametrize("algo_class", [SoftQLearning, SACV1])
+def test_epsilon_greedy_entropy_callback_drives_the_temperature_along_the_schedule(algo_class):
+    model = algo_class("MlpPolicy", "CartPole-v1", learning_starts=100, ent_coef=1.0, policy_kwargs={"net_arch": [16]}, seed=0)
+    callback = EpsilonGreedyEntropyCallback(exploration_fraction=0.5, exploration_final_eps=0.04, learning_rate=0.01)
+    targets = []
+    update = callback.update
+    callback.update = lambda n_steps: targets.append(callback.current_target_entropy()) or update(n_steps)
+    model.learn(400, callback=callback)
+    expected = epsilon_greedy_target_schedule(2, exploration_fraction=0.5, exploration_final_eps=0.04)
+    assert callback.current_target_entropy() == pytest.approx(expected(model._current_progress_remaining))
+    # the target fell along the schedule during training, down to the final epsilon's entropy
+    assert targets[0] > targets[-1] == pytest.approx(epsilon_greedy_entropy(0.04, 2))
+    assert model.logger.name_to_value["train/target_entropy"] == pytest.approx(targets[-1])
+    # the temperature the algorithm trains with is the callback's
+    assert model.temperature.item() == pytest.approx(callback.ent_coef) and callback.ent_coef != 1.0
+
+
+def test_epsilon_greedy_entropy_callback_refuses_continuous_actions():
+    with pytest.raises(
+        ValueError,
+        match=r"^EpsilonGreedyEntropyCallback targets the entropy of an epsilon-greedy policy over discrete actions; "
+        r"the action space is Box\(.*\): use EntropyTargetCallback with a float or a schedule$",
+    ):
+        EpsilonGreedyEntropyCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs=SMALL))

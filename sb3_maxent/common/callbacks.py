@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import Temperature, parse_target_entropy
+from sb3_maxent.common.ent_coef import Temperature, epsilon_greedy_entropy, parse_target_entropy
 
 TargetEntropy = float | str | Callable[[float], float]
 
@@ -50,6 +52,46 @@ def exponential_target_schedule(start: float, end: float, decay: float = 5.0) ->
 
     def schedule(progress_remaining: float) -> float:
         return end + (start - end) * math.exp(-decay * (1.0 - progress_remaining))
+
+    return schedule
+
+
+def epsilon_greedy_target_schedule(
+    n_actions: int,
+    exploration_fraction: float = 0.1,
+    exploration_initial_eps: float = 1.0,
+    exploration_final_eps: float = 0.05,
+    max_fraction: float = 0.98,
+) -> Callable[[float], float]:
+    """
+    Entropy target that explores as SB3's DQN does: the entropy of its epsilon-greedy policy (see
+    :func:`~sb3_maxent.epsilon_greedy_entropy`) while :math:`\\epsilon` goes linearly from ``exploration_initial_eps``
+    to ``exploration_final_eps`` over the first ``exploration_fraction`` of training (SB3's ``LinearSchedule``, DQN's
+    argument names and defaults), capped at ``max_fraction`` :math:`\\log|\\mathcal A|`: the uniform policy's
+    :math:`\\log|\\mathcal A|` (:math:`\\epsilon = 1`) is a bound no softmax policy reaches, so a dual step towards it
+    would raise :math:`\\alpha` without end.
+
+    :param n_actions: number of discrete actions, >= 2
+    :param max_fraction: the cap as a fraction of :math:`\\log|\\mathcal A|`, in (0, 1) (0.98: the discrete SAC paper's
+        target)
+    :return: a function of SB3's ``progress_remaining``
+    """
+    if n_actions < 2:
+        raise ValueError(f"n_actions must be >= 2 (one action has no entropy to target), got {n_actions}")
+    if not 0.0 < max_fraction < 1.0:
+        raise ValueError(f"max_fraction must be in (0, 1), got {max_fraction}")
+    for name, value in (
+        ("exploration_fraction", exploration_fraction),
+        ("exploration_initial_eps", exploration_initial_eps),
+        ("exploration_final_eps", exploration_final_eps),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], as for SB3's DQN, got {value}")
+    epsilon = LinearSchedule(exploration_initial_eps, exploration_final_eps, exploration_fraction)
+    ceiling = max_fraction * math.log(n_actions)
+
+    def schedule(progress_remaining: float) -> float:
+        return min(epsilon_greedy_entropy(epsilon(progress_remaining), n_actions), ceiling)
 
     return schedule
 
@@ -273,3 +315,57 @@ class EntropyTargetCallback(BaseCallback):
     def load(self, path: str | Path) -> None:
         """Load what :meth:`save` wrote; a resumed run then goes on with the same :math:`\\alpha` and optimiser."""
         self.load_state_dict(th.load(path, weights_only=True))
+
+
+class EpsilonGreedyEntropyCallback(EntropyTargetCallback):
+    """
+    :class:`EntropyTargetCallback` whose target explores as SB3's DQN does (:func:`epsilon_greedy_target_schedule`):
+    the entropy of DQN's epsilon-greedy policy along DQN's exploration schedule, for ``Discrete`` actions. It takes
+    DQN's own argument names, so a DQN configuration's exploration carries over to discrete ``SoftQLearning`` or
+    ``SACV1`` (created with a float ``ent_coef``, the starting :math:`\\alpha`), and rl-zoo configs can name it
+    (``callback: - sb3_maxent.EpsilonGreedyEntropyCallback: {exploration_fraction: 0.12, ...}``).
+
+    :param exploration_fraction: fraction of training over which :math:`\\epsilon` decays
+    :param exploration_initial_eps: :math:`\\epsilon` at the start
+    :param exploration_final_eps: :math:`\\epsilon` from then on
+    :param max_fraction: the target's cap as a fraction of :math:`\\log|\\mathcal A|`
+    :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
+    :param initial_ent_coef: starting :math:`\\alpha` (> 0); by default the model's own ``ent_coef``
+    :param batch_size: replay batch size of a dual step (default: the model's)
+    :param verbose: verbosity
+    """
+
+    def __init__(
+        self,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_fraction: float = 0.98,
+        learning_rate: float = 3e-4,
+        initial_ent_coef: float | None = None,
+        batch_size: int | None = None,
+        verbose: int = 0,
+    ):
+        # checked now, with any number of actions; the schedule itself needs the model's action space
+        epsilon_greedy_target_schedule(2, exploration_fraction, exploration_initial_eps, exploration_final_eps, max_fraction)
+        super().__init__("auto", learning_rate, initial_ent_coef, batch_size, verbose)
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.max_fraction = max_fraction
+
+    def _init_callback(self) -> None:
+        action_space = self.model.action_space
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(
+                f"EpsilonGreedyEntropyCallback targets the entropy of an epsilon-greedy policy over discrete actions; "
+                f"the action space is {action_space}: use EntropyTargetCallback with a float or a schedule"
+            )
+        self.target_entropy = epsilon_greedy_target_schedule(
+            int(action_space.n),
+            self.exploration_fraction,
+            self.exploration_initial_eps,
+            self.exploration_final_eps,
+            self.max_fraction,
+        )
+        super()._init_callback()
