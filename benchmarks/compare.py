@@ -13,7 +13,8 @@ shares them):
 - ``sacv1_callback``, ``sac_callback``: the same with ``ent_coef=1.0`` driven by ``EntropyTargetCallback``
   (target ``-dim(A)``, learning rate of the config);
 - ``sql``: the ``zoo_configs/sql.yml`` entry; modifiers after it change one setting each:
-  ``sql_alpha<x>`` (``ent_coef=x``), ``sql_mse`` / ``sql_huber`` (the loss), e.g. ``sql_mse_alpha0.01``;
+  ``sql_alpha<x>`` (``ent_coef=x``), ``sql_target<x>`` (learned temperature, constant ``target_entropy=x``),
+  ``sql_mse`` / ``sql_huber`` (the loss), e.g. ``sql_mse_alpha0.01``; an entry's ``callback`` is built as rl-zoo does;
 - ``msql``: the ``zoo_configs/msql.yml`` entry (Munchausen soft Q-learning);
 - ``sacv1_tent<x>`` (discrete actions): the sacv1 entry with ``target_entropy = x log|A|``; ``sacv1_tenteps``: with
   the entropy of the final epsilon-greedy policy of rl_zoo3's DQN entry;
@@ -90,12 +91,17 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         # modifiers: "_mse" / "_huber" (loss), "_alpha0.03" (a fixed temperature, as the Munchausen paper's tau)
         family, *modifiers = name.split("_")
         kwargs = zoo_entry(config_path(family), env_id)
-        callback = None
+        callback = entry_callback(kwargs)
         for modifier in modifiers:
             if modifier in ("mse", "huber"):
                 kwargs["loss"] = modifier
             elif modifier.startswith("alpha"):
                 kwargs["ent_coef"] = float(modifier.removeprefix("alpha"))
+                callback = None
+            elif modifier.startswith("target"):
+                # a learned temperature with a constant entropy target, e.g. "target0.349"
+                kwargs.update(ent_coef="auto", target_entropy=float(modifier.removeprefix("target")))
+                callback = None
             elif modifier == "epssched":
                 kwargs, callback = with_epsilon_schedule_target(kwargs, env_id)
             else:
@@ -104,7 +110,7 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
     family, *modifiers = name.split("_")
     algo_class = {"sacv1": SACV1, "sac": SAC}[family]
     kwargs = zoo_entry(config_path("sacv1"), env_id)
-    callback = None
+    callback = entry_callback(kwargs)
     for modifier in modifiers:
         if modifier.startswith("alpha"):
             kwargs["ent_coef"] = float(modifier.removeprefix("alpha"))
@@ -136,6 +142,18 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
     return algo_class, kwargs, callback
 
 
+def entry_callback(kwargs: dict[str, Any]) -> Any:
+    """Takes a zoo entry's ``callback`` out of ``kwargs`` and builds it as rl_zoo3 does (one callback, or None)."""
+    if "callback" not in kwargs:
+        return None
+    from rl_zoo3.utils import get_callback_list
+
+    callbacks = get_callback_list({"callback": kwargs.pop("callback")})
+    if len(callbacks) != 1:
+        raise ValueError(f"compare.py runs an entry with one callback, got {len(callbacks)}")
+    return callbacks[0]
+
+
 def dqn_budget(env_id: str) -> dict[str, Any]:
     """The training budget of rl_zoo3's tuned DQN entry (not its exploration schedule or target update)."""
     import rl_zoo3
@@ -158,7 +176,7 @@ def with_epsilon_schedule_target(kwargs: dict[str, Any], env_id: str) -> tuple[d
     from sb3_maxent import EpsilonGreedyEntropyCallback
 
     dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
-    kwargs = {key: value for key, value in kwargs.items() if key != "target_entropy"}
+    kwargs = {key: value for key, value in kwargs.items() if key not in ("target_entropy", "callback")}
     kwargs["ent_coef"] = 1.0
     callback = EpsilonGreedyEntropyCallback(
         exploration_fraction=float(dqn.get("exploration_fraction", 0.1)),

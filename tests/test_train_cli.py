@@ -1,5 +1,6 @@
 """``python -m sb3_maxent.train``: rl_zoo3's own training loop with SACV1 registered."""
 
+import re
 import subprocess
 import sys
 
@@ -252,3 +253,51 @@ def test_help_names_the_program_and_lists_our_options(capsys, monkeypatch, argv0
     assert "--algo {" in out and "sacv1" in out  # rl_zoo3's own help, our algorithms registered
     assert "--final-eval-episodes N" in out.split("sb3_maxent options:")[1]
     assert "train.py" not in out
+
+
+CALLBACK_CONFIG = """
+CartPole-v1:
+  n_timesteps: 300
+  policy: 'MlpPolicy'
+  learning_starts: 50
+  train_freq: 1
+  gradient_steps: 1
+  ent_coef: 1.0
+  policy_kwargs: "dict(net_arch=[16])"
+  callback:
+    - sb3_maxent.EpsilonGreedyEntropyCallback:
+        exploration_fraction: 0.5
+        exploration_final_eps: 0.05
+        learning_rate: 0.01
+"""
+
+
+def test_temperature_callbacks_are_told_apart_from_the_others():
+    from sb3_maxent.zoo.train import without_temperature_callbacks
+
+    entropy = {"sb3_maxent.EpsilonGreedyEntropyCallback": {"exploration_fraction": 0.12}}
+    checkpoint = {"stable_baselines3.common.callbacks.CheckpointCallback": {"save_freq": 10, "save_path": "x"}}
+    specs = [entropy, "sb3_maxent.EntropyTargetCallback", checkpoint, "rl_zoo3.callbacks.RawStatisticsCallback"]
+    assert without_temperature_callbacks(specs) == (
+        [checkpoint, "rl_zoo3.callbacks.RawStatisticsCallback"],
+        [entropy, "sb3_maxent.EntropyTargetCallback"],
+    )
+    assert without_temperature_callbacks("sb3_maxent.EntropyTargetCallback") == ([], ["sb3_maxent.EntropyTargetCallback"])
+    assert without_temperature_callbacks(None) == ([], [])
+
+
+def test_config_temperature_callback_trains_and_is_left_out_when_tuning(tmp_path):
+    conf = tmp_path / "msql.yml"
+    conf.write_text(CALLBACK_CONFIG)
+    base = [sys.executable, "-m", "sb3_maxent.train", "--algo", "msql", "--env", "CartPole-v1", "-f", str(tmp_path)]
+    base += ["-conf", str(conf), "--seed", "0"]
+    # training: rl_zoo3 builds the config's callback, which drives the temperature (logged as train/target_entropy)
+    result = subprocess.run([*base, "--eval-freq", "-1", "--log-interval", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "target_entropy" in result.stdout
+    # tuning: the sampler draws ent_coef ("auto" among them, which the callback would refuse): the callback stays out
+    optimize = [*base, "-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "2"]
+    result = subprocess.run([*optimize, "--sampler", "random"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the config's temperature callback" in result.stdout and "left out of the trials" in result.stdout
+    assert re.search(r"Number of finished trials:\s+2\b", result.stdout)

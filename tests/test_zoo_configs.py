@@ -7,6 +7,7 @@ import yaml
 from sb3_maxent.zoo import ALGORITHMS, config_path, register_algorithms
 
 rl_zoo3 = pytest.importorskip("rl_zoo3")
+from rl_zoo3.utils import get_callback_list  # noqa: E402
 
 
 def config_entries():
@@ -37,12 +38,14 @@ def test_config_entry_builds_and_trains(algo, env_id, entry):
     except (gym.error.Error, ImportError, ModuleNotFoundError) as error:
         pytest.skip(f"{env_id} is not installed here ({type(error).__name__}: {error})")
     kwargs = hyperparameters(entry)
+    # rl_zoo3 builds an entry's callbacks and passes them to learn()
+    callbacks = get_callback_list({"callback": kwargs.pop("callback")}) if "callback" in kwargs else []
     if algo != "soft_vi":
         # one quick update instead of the configured warm-up
         kwargs.update(learning_starts=1, buffer_size=100, batch_size=min(kwargs.get("batch_size", 256), 8))
         kwargs.update(train_freq=1, gradient_steps=1)
     model = ALGORITHMS[algo](env=env, **kwargs)
-    model.learn(4)
+    model.learn(4, callback=callbacks)
     assert model.num_timesteps >= 4
 
 
@@ -83,3 +86,21 @@ def test_discrete_sacv1_runs_on_the_tuned_dqn_budget_with_one_critic(env_id, n_a
     policy_kwargs = eval(sacv1["policy_kwargs"])
     # the minimum of two critics kept Acrobot-v1 from its goal (zoo_configs/sacv1.yml says why)
     assert policy_kwargs == {**eval(dqn[env_id]["policy_kwargs"]), "n_critics": 1}
+
+
+def test_msql_explores_along_the_tuned_dqns_schedule_on_lunar_lander():
+    """msql.yml's LunarLander-v3 entry: the entropy target follows rl_zoo3's DQN epsilon schedule for that env."""
+    from pathlib import Path
+
+    from sb3_maxent import EpsilonGreedyEntropyCallback
+
+    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
+    dqn, msql = dqn["LunarLander-v3"], yaml.safe_load(config_path("msql").read_text())["LunarLander-v3"]  # as rl_zoo3
+    (callback,) = get_callback_list({"callback": msql["callback"]})
+    assert isinstance(callback, EpsilonGreedyEntropyCallback)
+    assert callback.exploration_fraction == dqn["exploration_fraction"]
+    assert callback.exploration_initial_eps == dqn.get("exploration_initial_eps", 1.0)
+    assert callback.exploration_final_eps == dqn["exploration_final_eps"]
+    assert callback.learning_rate == msql["learning_rate"] == dqn["learning_rate"]
+    # the callback owns the temperature: a float starting value, no target of the algorithm's own
+    assert msql["ent_coef"] == 1.0 and "target_entropy" not in msql

@@ -160,19 +160,55 @@ class TrialIndex(int):
         return True
 
 
+def _is_temperature_callback(spec: Any) -> bool:
+    """Whether a config's ``callback`` item (a class name, or a one-key dict of name and arguments) drives alpha."""
+    from rl_zoo3.utils import get_class_by_name
+
+    from sb3_maxent.common.callbacks import EntropyTargetCallback
+
+    name = next(iter(spec)) if isinstance(spec, dict) else spec
+    if not isinstance(name, str):
+        return isinstance(name, EntropyTargetCallback)
+    callback_class = get_class_by_name(name)
+    return isinstance(callback_class, type) and issubclass(callback_class, EntropyTargetCallback)
+
+
+def without_temperature_callbacks(specs: Any) -> tuple[list[Any], list[Any]]:
+    """Split a config's ``callback`` entry into the callbacks that drive the temperature and the others."""
+    specs = [] if specs is None else specs if isinstance(specs, list) else [specs]
+    dropped = [spec for spec in specs if _is_temperature_callback(spec)]
+    return [spec for spec in specs if spec not in dropped], dropped
+
+
 @contextmanager
-def trial_zero_honoured() -> Iterator[None]:
-    """Within the block, ``--trial-id 0`` loads trial 0 of the study, as any other trial id does."""
+def zoo_experiment_manager_patched() -> Iterator[None]:
+    """
+    Within the block, rl_zoo3's ExperimentManager honours ``--trial-id 0`` (loads trial 0 of the study, as any other
+    trial id), and when tuning leaves the temperature to the search space: each sampler draws ``ent_coef`` (learned or
+    fixed), which a config's temperature callback (``EntropyTargetCallback``, ``EpsilonGreedyEntropyCallback``)
+    would refuse or overwrite, so those callbacks are left out of the trials (with a note).
+    """
     import rl_zoo3.train
     from rl_zoo3.exp_manager import ExperimentManager
 
-    class TrialZeroExperimentManager(ExperimentManager):
+    class MaxEntExperimentManager(ExperimentManager):
         def __init__(self, *args: Any, **kwargs: Any):
             if kwargs.get("trial_id") == 0:
                 kwargs["trial_id"] = TrialIndex(0)
             super().__init__(*args, **kwargs)
 
-    rl_zoo3.train.ExperimentManager = TrialZeroExperimentManager  # type: ignore[misc]
+        def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> Any:
+            if self.optimize_hyperparameters and "callback" in hyperparams:
+                kept, dropped = without_temperature_callbacks(hyperparams["callback"])
+                if dropped:
+                    print(
+                        f"Tuning: the search space draws ent_coef, so the config's temperature callback "
+                        f"{dropped} is left out of the trials"
+                    )
+                    hyperparams = {**hyperparams, "callback": kept}
+            return super()._preprocess_hyperparams(hyperparams)
+
+    rl_zoo3.train.ExperimentManager = MaxEntExperimentManager  # type: ignore[misc]
     try:
         yield
     finally:
@@ -241,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     original_argv = sys.argv
     sys.argv = [program, *zoo_argv]  # rl_zoo3's usage and error lines name the program the user ran
     try:
-        with trial_zero_honoured():
+        with zoo_experiment_manager_patched():
             rl_zoo3.train.train()
     finally:
         sys.argv = original_argv
