@@ -100,6 +100,7 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
                 callback = None
             elif modifier.startswith("target"):
                 # a learned temperature with a constant entropy target, e.g. "target0.349"
+                kwargs = without_exploration(kwargs)
                 kwargs.update(ent_coef="auto", target_entropy=float(modifier.removeprefix("target")))
                 callback = None
             elif modifier == "epssched":
@@ -142,6 +143,11 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
     return algo_class, kwargs, callback
 
 
+def without_exploration(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An entry without its entropy target: ``target_entropy`` and DQN's ``exploration_*`` arguments that set it."""
+    return {key: value for key, value in kwargs.items() if key != "target_entropy" and not key.startswith("exploration_")}
+
+
 def entry_callback(kwargs: dict[str, Any]) -> Any:
     """Takes a zoo entry's ``callback`` out of ``kwargs`` and builds it as rl_zoo3 does (one callback, or None)."""
     if "callback" not in kwargs:
@@ -176,7 +182,7 @@ def with_epsilon_schedule_target(kwargs: dict[str, Any], env_id: str) -> tuple[d
     from sb3_maxent import EpsilonGreedyEntropyCallback
 
     dqn = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml", env_id)
-    kwargs = {key: value for key, value in kwargs.items() if key not in ("target_entropy", "callback")}
+    kwargs = {key: value for key, value in without_exploration(kwargs).items() if key != "callback"}
     kwargs["ent_coef"] = 1.0
     callback = EpsilonGreedyEntropyCallback(
         exploration_fraction=float(dqn.get("exploration_fraction", 0.1)),

@@ -29,16 +29,16 @@ VARIANTS = ("sql", "sql_mse", "msql", "sacv1", "dqn")
 
 
 def steps_per_second(variant: str, env_id: str, warmup: int, steps: int, seed: int) -> float:
-    algo_class, kwargs, _ = build_variant(variant, env_id)
+    algo_class, kwargs, callback = build_variant(variant, env_id)  # an entry's temperature callback is timed too
     policy = kwargs.pop("policy", "MlpPolicy")
     kwargs["learning_starts"] = min(kwargs.get("learning_starts", 0), warmup // 2)
     model = algo_class(policy, env_id, seed=seed, **kwargs)
-    model.learn(warmup)
+    model.learn(warmup, callback=callback)
     if hasattr(model, "exploration_schedule"):
         final_eps = float(kwargs.get("exploration_final_eps", 0.05))
         model.exploration_schedule = lambda _progress: final_eps
     start = time.perf_counter()
-    model.learn(steps, reset_num_timesteps=False)
+    model.learn(steps, reset_num_timesteps=False, callback=callback)
     return steps / (time.perf_counter() - start)
 
 

@@ -15,7 +15,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 import sb3_maxent.sql.sql as sql_module
-from sb3_maxent import DivergenceError, SoftQLearning
+from sb3_maxent import DivergenceError, SoftQLearning, epsilon_greedy_entropy
 
 SMALL = {"net_arch": [8]}
 
@@ -50,6 +50,72 @@ def test_temperature_optimiser_starts_at_the_schedules_initial_value():
 def test_target_entropy_and_exploration_final_eps_are_exclusive():
     with pytest.raises(ValueError, match=r"^pass target_entropy or exploration_final_eps \(which sets it\), not both$"):
         SoftQLearning("MlpPolicy", IdentityEnv(2), target_entropy=0.3, exploration_final_eps=0.05, policy_kwargs=SMALL)
+
+
+def test_exploration_fraction_schedules_the_entropy_target_as_dqn_schedules_epsilon(tmp_path):
+    # DQN's arguments: epsilon 0.8 -> 0.04 over the first half of training, 2 actions
+    model = SoftQLearning(
+        "MlpPolicy",
+        "CartPole-v1",
+        exploration_fraction=0.5,
+        exploration_initial_eps=0.8,
+        exploration_final_eps=0.04,
+        learning_starts=20,
+        train_freq=1,
+        policy_kwargs=SMALL,
+        seed=0,
+    )
+    # it starts where the schedule starts, and train() moves it with the progress, as DQN's epsilon moves
+    assert model.temperature.target_entropy == pytest.approx(epsilon_greedy_entropy(0.8, 2))
+    targets = []
+    model.learn(100, callback=RecordTarget(targets))
+    expected = [epsilon_greedy_entropy(max(0.8 + (0.04 - 0.8) * (1 - p) / 0.5, 0.04), 2) for p, _ in targets]
+    assert [target for _, target in targets] == pytest.approx(expected)
+    assert targets[0][1] > targets[-1][1] == pytest.approx(epsilon_greedy_entropy(0.04, 2))
+    assert model.logger.name_to_value["train/target_entropy"] == pytest.approx(model.temperature.target_entropy)
+    # saved and reloaded: the schedule is rebuilt from the saved arguments, and a resumed run goes on with it
+    model.save(tmp_path / "model")
+    loaded = SoftQLearning.load(tmp_path / "model", env=model.get_env())
+    assert (loaded.exploration_fraction, loaded.exploration_initial_eps) == (0.5, 0.8)
+    assert loaded._target_entropy_schedule(0.75) == pytest.approx(model._target_entropy_schedule(0.75))
+    # without exploration_fraction (or with 0, DQN's epsilon final at once): a constant target, as before
+    for fraction in (None, 0.0):
+        constant = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=fraction, exploration_final_eps=0.04)
+        assert constant._target_entropy_schedule is None
+        assert constant.temperature.target_entropy == pytest.approx(epsilon_greedy_entropy(0.04, 2))
+    # DQN's default final epsilon when only the fraction is given
+    default_final = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=0.5, policy_kwargs=SMALL)
+    assert default_final._target_entropy_schedule(0.0) == pytest.approx(epsilon_greedy_entropy(0.05, 2))
+
+
+class RecordTarget(BaseCallback):
+    """(progress remaining, entropy target) after each training phase."""
+
+    def __init__(self, records: list) -> None:
+        super().__init__()
+        self.records = records
+
+    def _on_rollout_start(self) -> None:
+        if self.model._n_updates > 0:
+            self.records.append((self.model._current_progress_remaining, self.model.temperature.target_entropy))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_exploration_fraction_refusals():
+    with pytest.raises(
+        ValueError,
+        match=r"^exploration_fraction=0\.1 schedules the entropy target of a learned temperature, but ent_coef=0\.2 is "
+        r"fixed: pass ent_coef='auto' \(or 'auto_<init>'\)$",
+    ):
+        SoftQLearning("MlpPolicy", IdentityEnv(2), ent_coef=0.2, exploration_fraction=0.1, policy_kwargs=SMALL)
+    with pytest.raises(ValueError, match=r"^pass target_entropy or exploration_fraction \(which schedules it\), not both$"):
+        SoftQLearning("MlpPolicy", IdentityEnv(2), target_entropy=0.3, exploration_fraction=0.1, policy_kwargs=SMALL)
+    with pytest.raises(ValueError, match=r"^exploration_fraction must be in \[0, 1\], as for SB3's DQN, got 1\.5$"):
+        SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=1.5, policy_kwargs=SMALL)
+    with pytest.raises(ValueError, match=r"^exploration_initial_eps must be in \[0, 1\], as for SB3's DQN, got -1$"):
+        SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=0.1, exploration_initial_eps=-1, policy_kwargs=SMALL)
 
 
 def test_soft_q_learning_itself_cannot_be_initialised():

@@ -41,6 +41,8 @@ def test_discrete_arguments_are_refused_for_box_actions(name):
         "max_grad_norm": 1.0,
         "target_entropy": -1.0,
         "exploration_final_eps": 0.1,
+        "exploration_fraction": 0.1,
+        "exploration_initial_eps": 1.0,
         "munchausen_coef": 0.9,
         "munchausen_clip": -1.0,
     }[name]

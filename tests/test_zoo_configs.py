@@ -89,18 +89,11 @@ def test_discrete_sacv1_runs_on_the_tuned_dqn_budget_with_one_critic(env_id, n_a
 
 
 def test_msql_explores_along_the_tuned_dqns_schedule_on_lunar_lander():
-    """msql.yml's LunarLander-v3 entry: the entropy target follows rl_zoo3's DQN epsilon schedule for that env."""
+    """msql.yml's LunarLander-v3 entry: DQN's exploration arguments, which schedule the entropy target."""
     from pathlib import Path
-
-    from sb3_maxent import EpsilonGreedyEntropyCallback
 
     dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
     dqn, msql = dqn["LunarLander-v3"], yaml.safe_load(config_path("msql").read_text())["LunarLander-v3"]  # as rl_zoo3
-    (callback,) = get_callback_list({"callback": msql["callback"]})
-    assert isinstance(callback, EpsilonGreedyEntropyCallback)
-    assert callback.exploration_fraction == dqn["exploration_fraction"]
-    assert callback.exploration_initial_eps == dqn.get("exploration_initial_eps", 1.0)
-    assert callback.exploration_final_eps == dqn["exploration_final_eps"]
-    assert callback.learning_rate == msql["learning_rate"] == dqn["learning_rate"]
-    # the callback owns the temperature: a float starting value, no target of the algorithm's own
-    assert msql["ent_coef"] == 1.0 and "target_entropy" not in msql
+    exploration = {key: value for key, value in dqn.items() if key.startswith("exploration_")}
+    assert exploration and {key: msql[key] for key in exploration} == exploration
+    assert msql["ent_coef"] == "auto" and "target_entropy" not in msql

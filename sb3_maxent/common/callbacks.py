@@ -21,10 +21,9 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import Temperature, epsilon_greedy_entropy, parse_target_entropy
+from sb3_maxent.common.ent_coef import Temperature, epsilon_greedy_target_schedule, parse_target_entropy
 
 TargetEntropy = float | str | Callable[[float], float]
 
@@ -52,46 +51,6 @@ def exponential_target_schedule(start: float, end: float, decay: float = 5.0) ->
 
     def schedule(progress_remaining: float) -> float:
         return end + (start - end) * math.exp(-decay * (1.0 - progress_remaining))
-
-    return schedule
-
-
-def epsilon_greedy_target_schedule(
-    n_actions: int,
-    exploration_fraction: float = 0.1,
-    exploration_initial_eps: float = 1.0,
-    exploration_final_eps: float = 0.05,
-    max_fraction: float = 0.98,
-) -> Callable[[float], float]:
-    """
-    Entropy target that explores as SB3's DQN does: the entropy of its epsilon-greedy policy (see
-    :func:`~sb3_maxent.epsilon_greedy_entropy`) while :math:`\\epsilon` goes linearly from ``exploration_initial_eps``
-    to ``exploration_final_eps`` over the first ``exploration_fraction`` of training (SB3's ``LinearSchedule``, DQN's
-    argument names and defaults), capped at ``max_fraction`` :math:`\\log|\\mathcal A|`: the uniform policy's
-    :math:`\\log|\\mathcal A|` (:math:`\\epsilon = 1`) is a bound no softmax policy reaches, so a dual step towards it
-    would raise :math:`\\alpha` without end.
-
-    :param n_actions: number of discrete actions, >= 2
-    :param max_fraction: the cap as a fraction of :math:`\\log|\\mathcal A|`, in (0, 1) (0.98: the discrete SAC paper's
-        target)
-    :return: a function of SB3's ``progress_remaining``
-    """
-    if n_actions < 2:
-        raise ValueError(f"n_actions must be >= 2 (one action has no entropy to target), got {n_actions}")
-    if not 0.0 < max_fraction < 1.0:
-        raise ValueError(f"max_fraction must be in (0, 1), got {max_fraction}")
-    for name, value in (
-        ("exploration_fraction", exploration_fraction),
-        ("exploration_initial_eps", exploration_initial_eps),
-        ("exploration_final_eps", exploration_final_eps),
-    ):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], as for SB3's DQN, got {value}")
-    epsilon = LinearSchedule(exploration_initial_eps, exploration_final_eps, exploration_fraction)
-    ceiling = max_fraction * math.log(n_actions)
-
-    def schedule(progress_remaining: float) -> float:
-        return min(epsilon_greedy_entropy(epsilon(progress_remaining), n_actions), ceiling)
 
     return schedule
 

@@ -5,11 +5,13 @@ package accepts the same values, parsed once here instead of once per algorithm.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.utils import LinearSchedule
 
 AUTO_PREFIX = "auto"
 DEFAULT_AUTO_INIT = 1.0
@@ -144,6 +146,46 @@ def epsilon_greedy_entropy(epsilon: float, n_actions: int) -> float:
     other = epsilon / n_actions
     # x log x -> 0 at x = 0
     return float(-greedy * np.log(greedy) - (n_actions - 1) * (other * np.log(other) if other > 0 else 0.0))
+
+
+def epsilon_greedy_target_schedule(
+    n_actions: int,
+    exploration_fraction: float = 0.1,
+    exploration_initial_eps: float = 1.0,
+    exploration_final_eps: float = 0.05,
+    max_fraction: float = 0.98,
+) -> Callable[[float], float]:
+    """
+    Entropy target that explores as SB3's DQN does: the entropy of its epsilon-greedy policy (see
+    :func:`~sb3_maxent.epsilon_greedy_entropy`) while :math:`\\epsilon` goes linearly from ``exploration_initial_eps``
+    to ``exploration_final_eps`` over the first ``exploration_fraction`` of training (SB3's ``LinearSchedule``, DQN's
+    argument names and defaults), capped at ``max_fraction`` :math:`\\log|\\mathcal A|`: the uniform policy's
+    :math:`\\log|\\mathcal A|` (:math:`\\epsilon = 1`) is a bound no softmax policy reaches, so a dual step towards it
+    would raise :math:`\\alpha` without end.
+
+    :param n_actions: number of discrete actions, >= 2
+    :param max_fraction: the cap as a fraction of :math:`\\log|\\mathcal A|`, in (0, 1) (0.98: the discrete SAC paper's
+        target)
+    :return: a function of SB3's ``progress_remaining``
+    """
+    if n_actions < 2:
+        raise ValueError(f"n_actions must be >= 2 (one action has no entropy to target), got {n_actions}")
+    if not 0.0 < max_fraction < 1.0:
+        raise ValueError(f"max_fraction must be in (0, 1), got {max_fraction}")
+    for name, value in (
+        ("exploration_fraction", exploration_fraction),
+        ("exploration_initial_eps", exploration_initial_eps),
+        ("exploration_final_eps", exploration_final_eps),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], as for SB3's DQN, got {value}")
+    epsilon = LinearSchedule(exploration_initial_eps, exploration_final_eps, exploration_fraction)
+    ceiling = max_fraction * math.log(n_actions)
+
+    def schedule(progress_remaining: float) -> float:
+        return min(epsilon_greedy_entropy(epsilon(progress_remaining), n_actions), ceiling)
+
+    return schedule
 
 
 def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space) -> float:

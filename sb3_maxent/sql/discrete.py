@@ -2,6 +2,7 @@
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import epsilon_greedy_entropy
+from sb3_maxent.common.ent_coef import (
+    DQN_FINAL_EPSILON,
+    epsilon_greedy_entropy,
+    epsilon_greedy_target_schedule,
+    parse_ent_coef,
+)
 from sb3_maxent.common.validation import (
     LossName,
     check_finite_losses,
@@ -137,7 +143,14 @@ class DiscreteSoftQLearning(SoftQLearning):
     :param max_grad_norm: The maximum value for the gradient clipping
     :param exploration_final_eps: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given,
         ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(eps, n_actions)``
-        (so a DQN configuration carries over; DQN's epsilon schedule has no counterpart, the temperature is learned)
+        (so a DQN configuration carries over)
+    :param exploration_fraction: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given (and
+        > 0), the entropy target of the learned temperature follows DQN's exploration, the entropy of its
+        epsilon-greedy policy while epsilon goes linearly from ``exploration_initial_eps`` to ``exploration_final_eps``
+        (default 0.05) over this fraction of training, capped at 0.98 log|A|
+        (:func:`~sb3_maxent.common.ent_coef.epsilon_greedy_target_schedule`). ``None`` (the default): a constant
+        target. Needs a learned ``ent_coef``
+    :param exploration_initial_eps: SB3 DQN's argument: epsilon at the start of ``exploration_fraction``'s schedule
     :param munchausen_coef: :math:`\\alpha_m`: weight of the Munchausen bonus (Munchausen soft Q-learning,
         Vieillard et al. 2020, arXiv 2007.14430), which adds :math:`\\alpha_m\\,\\mathrm{clip}(\\alpha\\log\\bar\\pi(a|s),
         l_0, 0)` to the reward of the target (see :func:`munchausen_bonus`). 0 (the default) turns it off, and
@@ -185,6 +198,8 @@ class DiscreteSoftQLearning(SoftQLearning):
         loss: LossName = "huber",
         max_grad_norm: float = 10.0,
         exploration_final_eps: float | None = None,
+        exploration_fraction: float | None = None,
+        exploration_initial_eps: float = 1.0,
         munchausen_coef: float = 0.0,
         munchausen_clip: float = -1.0,
         stats_window_size: int = 100,
@@ -241,15 +256,37 @@ class DiscreteSoftQLearning(SoftQLearning):
         self.loss = loss
         self.max_grad_norm = max_grad_norm
         self.exploration_final_eps = exploration_final_eps
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
         self.munchausen_coef = munchausen_coef
         self.munchausen_clip = munchausen_clip
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
+        self._target_entropy_schedule = self._exploration_schedule()
         super()._setup_model()
         # the policy acts with exp(Q / alpha), reading alpha from the one temperature
         self.policy.temperature = self.temperature
+
+    def _exploration_schedule(self) -> Callable[[float], float] | None:
+        """The entropy target along DQN's epsilon schedule, when ``exploration_fraction`` asks for one."""
+        if not self.exploration_fraction:  # None, or 0: DQN's epsilon would be final from the start
+            return None
+        if not parse_ent_coef(self.ent_coef).learnable:
+            raise ValueError(
+                f"exploration_fraction={self.exploration_fraction} schedules the entropy target of a learned "
+                f"temperature, but ent_coef={self.ent_coef!r} is fixed: pass ent_coef='auto' (or 'auto_<init>')"
+            )
+        assert isinstance(self.action_space, spaces.Discrete)
+        final_eps = DQN_FINAL_EPSILON if self.exploration_final_eps is None else self.exploration_final_eps
+        schedule = epsilon_greedy_target_schedule(
+            int(self.action_space.n), self.exploration_fraction, self.exploration_initial_eps, final_eps
+        )
+        # a loaded model carries the target it started from
+        if self.target_entropy not in ("auto", schedule(1.0)):
+            raise ValueError("pass target_entropy or exploration_fraction (which schedules it), not both")
+        return schedule
 
     def _check_temperature(self) -> None:
         if self.munchausen_coef > 0 and not self.temperature.learnable and self.temperature.item() == 0.0:
@@ -260,7 +297,10 @@ class DiscreteSoftQLearning(SoftQLearning):
             )
 
     def _target_entropy_argument(self) -> str | float:
-        """``target_entropy``, or the entropy of DQN's epsilon-greedy policy at ``exploration_final_eps``."""
+        """``target_entropy``, the start of its schedule, or the entropy of DQN's epsilon-greedy policy at
+        ``exploration_final_eps``."""
+        if self._target_entropy_schedule is not None:
+            return self._target_entropy_schedule(1.0)
         epsilon = self.exploration_final_eps
         if epsilon is None:
             return self.target_entropy
@@ -282,7 +322,8 @@ class DiscreteSoftQLearning(SoftQLearning):
         return ["policy.optimizer"]
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
+        # the schedule is rebuilt from the exploration arguments, which are saved
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_target_entropy_schedule"]
 
     def _target(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: float) -> th.Tensor:
         if self.munchausen_coef == 0:
@@ -306,6 +347,9 @@ class DiscreteSoftQLearning(SoftQLearning):
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.policy.optimizer, *self.temperature.optimizers()])
+        if self._target_entropy_schedule is not None:
+            self.temperature.target_entropy = self._target_entropy_schedule(self._current_progress_remaining)
+            self.logger.record("train/target_entropy", self.temperature.target_entropy)
         logs: dict[str, list[float]] = defaultdict(list)
 
         for gradient_step in range(gradient_steps):

@@ -30,6 +30,8 @@ DISCRETE_ONLY = {
     "max_grad_norm": "the continuous algorithm does not clip gradients, as the paper's",
     "target_entropy": "the SVGD sampler has no closed-form entropy, so the temperature of continuous actions is fixed",
     "exploration_final_eps": "it sets the entropy of a Boltzmann policy over discrete actions",
+    "exploration_fraction": "it schedules the entropy of a Boltzmann policy over discrete actions",
+    "exploration_initial_eps": "it schedules the entropy of a Boltzmann policy over discrete actions",
     "munchausen_coef": "the Munchausen bonus needs the exact log-probability of a finite action set's Boltzmann policy",
     "munchausen_clip": "the Munchausen bonus needs the exact log-probability of a finite action set's Boltzmann policy",
 }
