@@ -278,8 +278,9 @@ class EntropyTargetCallback(BaseCallback):
 
 class EpsilonGreedyEntropyCallback(EntropyTargetCallback):
     """
-    :class:`EntropyTargetCallback` whose target explores as SB3's DQN does (:func:`epsilon_greedy_target_schedule`):
-    the entropy of DQN's epsilon-greedy policy along DQN's exploration schedule, for ``Discrete`` actions. It takes
+    :class:`EntropyTargetCallback` whose target explores as SB3's DQN does
+    (:func:`~sb3_maxent.common.ent_coef.epsilon_greedy_target_schedule`): the entropy of DQN's epsilon-greedy policy
+    along DQN's exploration schedule, for ``Discrete`` actions. It takes
     DQN's own argument names, so a DQN configuration's exploration carries over to discrete ``SoftQLearning`` or
     ``SACV1`` (created with a float ``ent_coef``, the starting :math:`\\alpha`), and rl-zoo configs can name it
     (``callback: - sb3_maxent.EpsilonGreedyEntropyCallback: {exploration_fraction: 0.12, ...}``).
