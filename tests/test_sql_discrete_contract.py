@@ -83,6 +83,10 @@ def test_exploration_fraction_schedules_the_entropy_target_as_dqn_schedules_epsi
         constant = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=fraction, exploration_final_eps=0.04)
         assert constant._target_entropy_schedule is None
         assert constant.temperature.target_entropy == pytest.approx(epsilon_greedy_entropy(0.04, 2))
+    # a fixed temperature has no target to schedule: ignored, as target_entropy is (a config's exploration arguments
+    # stay valid when a tuning trial draws a fixed ent_coef)
+    fixed = SoftQLearning("MlpPolicy", IdentityEnv(2), ent_coef=0.2, exploration_fraction=0.5, policy_kwargs=SMALL)
+    assert fixed._target_entropy_schedule is None and not fixed.temperature.learnable
     # DQN's default final epsilon when only the fraction is given
     default_final = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=0.5, policy_kwargs=SMALL)
     assert default_final._target_entropy_schedule(0.0) == pytest.approx(epsilon_greedy_entropy(0.05, 2))
@@ -104,12 +108,6 @@ class RecordTarget(BaseCallback):
 
 
 def test_exploration_fraction_refusals():
-    with pytest.raises(
-        ValueError,
-        match=r"^exploration_fraction=0\.1 schedules the entropy target of a learned temperature, but ent_coef=0\.2 is "
-        r"fixed: pass ent_coef='auto' \(or 'auto_<init>'\)$",
-    ):
-        SoftQLearning("MlpPolicy", IdentityEnv(2), ent_coef=0.2, exploration_fraction=0.1, policy_kwargs=SMALL)
     with pytest.raises(ValueError, match=r"^pass target_entropy or exploration_fraction \(which schedules it\), not both$"):
         SoftQLearning("MlpPolicy", IdentityEnv(2), target_entropy=0.3, exploration_fraction=0.1, policy_kwargs=SMALL)
     with pytest.raises(ValueError, match=r"^exploration_fraction must be in \[0, 1\], as for SB3's DQN, got 1\.5$"):

@@ -149,7 +149,7 @@ class DiscreteSoftQLearning(SoftQLearning):
         epsilon-greedy policy while epsilon goes linearly from ``exploration_initial_eps`` to ``exploration_final_eps``
         (default 0.05) over this fraction of training, capped at 0.98 log|A|
         (:func:`~sb3_maxent.common.ent_coef.epsilon_greedy_target_schedule`). ``None`` (the default): a constant
-        target. Needs a learned ``ent_coef``
+        target. A fixed ``ent_coef`` has no target and ignores it, as it ignores ``target_entropy``
     :param exploration_initial_eps: SB3 DQN's argument: epsilon at the start of ``exploration_fraction``'s schedule
     :param munchausen_coef: :math:`\\alpha_m`: weight of the Munchausen bonus (Munchausen soft Q-learning,
         Vieillard et al. 2020, arXiv 2007.14430), which adds :math:`\\alpha_m\\,\\mathrm{clip}(\\alpha\\log\\bar\\pi(a|s),
@@ -271,13 +271,11 @@ class DiscreteSoftQLearning(SoftQLearning):
 
     def _exploration_schedule(self) -> Callable[[float], float] | None:
         """The entropy target along DQN's epsilon schedule, when ``exploration_fraction`` asks for one."""
-        if not self.exploration_fraction:  # None, or 0: DQN's epsilon would be final from the start
+        # None, or 0 (DQN's epsilon final from the start): a constant target. A fixed temperature has no target to
+        # schedule, and ignores it as it ignores target_entropy (SB3's SAC too), so that a config's exploration
+        # arguments stay valid when a tuning trial draws a fixed ent_coef
+        if not self.exploration_fraction or not parse_ent_coef(self.ent_coef).learnable:
             return None
-        if not parse_ent_coef(self.ent_coef).learnable:
-            raise ValueError(
-                f"exploration_fraction={self.exploration_fraction} schedules the entropy target of a learned "
-                f"temperature, but ent_coef={self.ent_coef!r} is fixed: pass ent_coef='auto' (or 'auto_<init>')"
-            )
         assert isinstance(self.action_space, spaces.Discrete)
         final_eps = DQN_FINAL_EPSILON if self.exploration_final_eps is None else self.exploration_final_eps
         schedule = epsilon_greedy_target_schedule(
