@@ -58,7 +58,7 @@ def model_class_name(model_class) -> str:
     [
         ("sacv1", hyperparams_opt.sample_sac_params, 1, set()),
         ("sql", hyperparams_opt.sample_sac_params, 1, set()),  # continuous SoftQLearning: SAC's space
-        ("sql", hyperparams_opt.sample_dqn_params, 0, {"exploration_fraction"}),  # no epsilon schedule
+        ("sql", hyperparams_opt.sample_dqn_params, 0, set()),  # exploration_*: the learned temperature's target
     ],
 )
 def test_the_search_space_is_rl_zoo3s(ours, theirs, n_actions, not_drawn):
@@ -84,15 +84,16 @@ def test_every_discrete_sql_trial_builds_with_the_temperature_learned_or_fixed()
     env = gym.make("CartPole-v1")
     assert_builds(SoftQLearning, env, trials)
     for trial, kwargs in trials:
-        assert "exploration_fraction" not in trial.params and "exploration_fraction" not in kwargs
         model = SoftQLearning("MlpPolicy", env, buffer_size=1000, **copy.deepcopy(kwargs))
         assert isinstance(model, DiscreteSoftQLearning)
         if kwargs["ent_coef"] == "auto":
-            # DQN's final epsilon sets the entropy the learned temperature keeps
-            assert 0 <= kwargs["exploration_final_eps"] <= 0.2
+            # DQN's exploration schedule sets the entropy the learned temperature follows
+            assert 0 <= kwargs["exploration_final_eps"] <= 0.2 and 0 <= kwargs["exploration_fraction"] <= 0.5
             assert model.exploration_final_eps == kwargs["exploration_final_eps"]
+            assert (model._target_entropy_schedule is None) == (kwargs["exploration_fraction"] == 0)
         else:
-            assert "exploration_final_eps" not in kwargs and "exploration_final_eps" not in trial.params
+            for name in ("exploration_final_eps", "exploration_fraction"):
+                assert name not in kwargs and name not in trial.params
             assert model.ent_coef == kwargs["ent_coef"]
     assert {kwargs["ent_coef"] == "auto" for _, kwargs in trials} == {True, False}
 

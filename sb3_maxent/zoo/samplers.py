@@ -89,9 +89,9 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     """
     rl_zoo3 sets ``n_actions`` for ``Box`` actions only (0 for discrete ones).
 
-    Discrete actions: rl_zoo3's DQN search space without the epsilon schedule (``exploration_fraction`` is not
-    drawn: a Boltzmann policy has none). The temperature is learned, towards the entropy of the epsilon-greedy policy
-    at DQN's ``exploration_final_eps`` (SoftQLearning's meaning of that argument), or fixed, log-uniform.
+    Discrete actions: rl_zoo3's DQN search space. The temperature is learned, its entropy target following the
+    epsilon-greedy policy of DQN's ``exploration_fraction`` and ``exploration_final_eps`` (SoftQLearning's meaning of
+    those arguments), or fixed, log-uniform, and then neither is drawn.
 
     Continuous actions: rl_zoo3's SAC search space, a fixed temperature (the SVGD sampler has no tractable entropy)
     and the particle counts.
@@ -105,9 +105,8 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
         hyperparams.update(_sample_temperature(trial, SQL_ENT_COEF_RANGE, ["fixed"]))
         return hyperparams
     temperature = _sample_temperature(trial, SQL_ENT_COEF_RANGE, ["auto", "fixed"])
-    fixed = {"exploration_fraction": 0.0}
-    if temperature["ent_coef"] != "auto":
-        fixed["exploration_final_eps"] = 0.0
+    # a fixed temperature has no entropy target for DQN's exploration arguments to set
+    fixed = {} if temperature["ent_coef"] == "auto" else {"exploration_fraction": 0.0, "exploration_final_eps": 0.0}
     hyperparams = sample_dqn_params(_TrialWithFixedParams(trial, fixed), n_actions, n_envs, additional_args)  # type: ignore[arg-type]
     for name in fixed:
         del hyperparams[name]
