@@ -174,7 +174,7 @@ def _is_temperature_callback(spec: Any) -> bool:
 
 
 def without_temperature_callbacks(specs: Any) -> tuple[list[Any], list[Any]]:
-    """Split a config's ``callback`` entry into the callbacks that drive the temperature and the others."""
+    """Split a config's ``callback`` entry into the callbacks to keep and those that drive the temperature."""
     specs = [] if specs is None else specs if isinstance(specs, list) else [specs]
     dropped = [spec for spec in specs if _is_temperature_callback(spec)]
     return [spec for spec in specs if spec not in dropped], dropped
