@@ -8,8 +8,9 @@ steps, many seeds, in runs that survive interruption.
     python benchmarks/mujoco_campaign.py run --minutes 160 --finishable # where the cache is lost at the end
     python benchmarks/mujoco_campaign.py report                 # tables and PNGs from the raw JSON, nothing rerun
 
-Every run is an independent process with one torch thread. It evaluates every 10k steps (10 deterministic
-episodes on a separate environment, as rl-zoo does) and saves model, replay buffer and evaluation history to
+Every run is an independent process with one torch thread (``CAMPAIGN_TORCH_THREADS`` gives it more). It
+evaluates every 10k steps (10 deterministic episodes on a separate environment, as rl-zoo does) and saves model,
+replay buffer and evaluation history to
 ``benchmarks/cache/<run>/`` every 25k steps, and when it is asked to stop (SIGTERM, SIGINT or the end of
 ``--minutes``) at the next 5k-step boundary; the next ``run`` resumes from there. A finished run writes its raw
 JSON to ``benchmarks/results/raw/mujoco/`` (committed) and is never rerun. Where the cache does not outlive the
@@ -110,6 +111,10 @@ class History:
     timesteps: int = 0
     slices: int = 0  # how many processes worked on the run (1 = never interrupted)
     machines: list[dict[str, Any]] = field(default_factory=list)
+    # per slice, aligned with machines: the steps learned and train_seconds spent there, so that a run resumed
+    # on another machine (a bigger one lent for a slice) can report the speed of one machine (empty before 2026-11-27)
+    slice_timesteps: list[int] = field(default_factory=list)
+    slice_train_seconds: list[float] = field(default_factory=list)
 
 
 def jobs(steps: int = STEPS) -> list[Job]:
@@ -208,13 +213,34 @@ class StopRequest:
 SPEED_LOG = CACHE / "speed.jsonl"  # one line per chunk learned on this machine: how fast it runs now
 
 
+def machine_fingerprint(machine: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two slices' speeds comparable: processor, cores, torch and its threads."""
+    return machine.get("cpu"), machine.get("cores"), machine.get("torch"), machine.get("torch_threads")
+
+
+def steps_per_second(run: dict[str, Any]) -> float:
+    """
+    Steps/s of a run on the machine that finished it: where some slices ran elsewhere (a bigger machine lent for
+    a slice), only the slices on a machine like the last one count, so that paired seeds compare one machine.
+    """
+    slice_steps, slice_seconds = run.get("slice_timesteps", []), run.get("slice_train_seconds", [])
+    machines = run.get("machines", [])
+    if slice_steps and len(slice_steps) == len(slice_seconds) == len(machines):
+        last = machine_fingerprint(machines[-1])
+        on_last = [i for i, machine in enumerate(machines) if machine_fingerprint(machine) == last]
+        seconds = sum(slice_seconds[i] for i in on_last)
+        if seconds > 0:
+            return sum(slice_steps[i] for i in on_last) / seconds
+    return run["timesteps"] / run["train_seconds"]
+
+
 def historical_rates() -> dict[tuple[str, str], float]:
-    """Median learning steps/s of the finished runs of each (environment, variant), on whatever machines ran them."""
+    """Median learning steps/s of the finished runs of each (environment, variant), each on the machine that finished it."""
     rates: dict[tuple[str, str], list[float]] = {}
     for path in RAW.glob("*.json"):
         run = json.loads(path.read_text())
         if run.get("train_seconds", 0) > 0:
-            rates.setdefault((run["env"], run["variant"]), []).append(run["timesteps"] / run["train_seconds"])
+            rates.setdefault((run["env"], run["variant"]), []).append(steps_per_second(run))
     return {key: float(np.median(values)) for key, values in rates.items()}
 
 
@@ -296,7 +322,9 @@ def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> 
         needed, left = estimated_seconds(job, state(job)[1]), deadline - time.time()
         if needed is not None and needed > left:
             return f"not started {job.name}: needs about {needed / 60:.0f} min here, {left / 60:.0f} left"
-    th.set_num_threads(1)
+    # one thread per run by default: runs in parallel, one per core, use a machine best; a machine with more cores
+    # than runs left can give each several (CAMPAIGN_TORCH_THREADS)
+    th.set_num_threads(int(os.environ.get("CAMPAIGN_TORCH_THREADS", "1")))
     algo_class, kwargs = build_variant(job.variant, job.env)
     policy = kwargs.pop("policy", "MlpPolicy")
     env = make_vec_env(job.env, n_envs=1, seed=job.seed)
@@ -314,12 +342,16 @@ def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> 
         model = algo_class(policy, env, seed=job.seed, verbose=0, device="cpu", **kwargs)
     history.slices += 1
     history.machines.append(machine())
+    history.slice_timesteps.append(0)
+    history.slice_train_seconds.append(0.0)
     while history.timesteps < job.steps and not stop:
         chunk = min(CHUNK, job.steps - history.timesteps)
         start = time.perf_counter()
         model.learn(chunk, reset_num_timesteps=False, progress_bar=False)
         seconds = time.perf_counter() - start
         history.train_seconds += seconds
+        history.slice_train_seconds[-1] += seconds
+        history.slice_timesteps[-1] += model.num_timesteps - history.timesteps
         if history.timesteps >= getattr(model, "learning_starts", 0):  # warm-up chunks run without learning
             log_speed(job, chunk, seconds)
         history.timesteps = model.num_timesteps

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mujoco_campaign import steps_per_second
 
 HERE = Path(__file__).resolve().parent
 REPS = 2000  # bootstrap replications (rliable's default for profiles; enough for 95% CIs of 5 runs)
@@ -105,10 +106,6 @@ def permutation_p_value(x: np.ndarray, y: np.ndarray) -> float:
 
     result = permutation_test((x, y), mean_difference, permutation_type="independent", n_resamples=np.inf)
     return float(result.pvalue)
-
-
-def steps_per_second(run: dict[str, Any]) -> float:
-    return run["timesteps"] / run["train_seconds"]
 
 
 def paired_speed_ratio(ours: list[dict[str, Any]], reference: list[dict[str, Any]]) -> tuple[float, int]:

@@ -60,3 +60,31 @@ def test_a_run_that_cannot_finish_in_time_is_not_started(campaign_dirs):
     account = campaign.run_job(job, deadline=time.time() + 600, finishable_only=True)
     assert account.startswith("not started Hopper-v5_sac_seed1_200000: needs about 73 min here, 10 left")
     assert not (cache / job.name).exists()
+
+
+def _machine(cpu: str, threads: int = 1) -> dict:
+    return {"cpu": cpu, "cores": 2, "torch": "2.13.0+cpu", "torch_threads": threads}
+
+
+def test_speed_counts_only_the_slices_on_the_machine_that_finished_the_run():
+    run = {
+        "timesteps": 200_000,
+        "train_seconds": 500.0 + 1_500.0 + 400.0,
+        "machines": [_machine("lent Xeon", threads=4), _machine("EPYC"), _machine("EPYC")],
+        "slice_timesteps": [50_000, 100_000, 50_000],
+        "slice_train_seconds": [500.0, 1_500.0, 400.0],
+    }
+    assert campaign.steps_per_second(run) == pytest.approx(150_000 / 1_900.0)
+    # the same processor with other torch threads is another machine too
+    run["machines"][0] = _machine("EPYC", threads=4)
+    assert campaign.steps_per_second(run) == pytest.approx(150_000 / 1_900.0)
+    run["machines"][0] = _machine("EPYC")
+    assert campaign.steps_per_second(run) == pytest.approx(200_000 / 2_400.0)
+
+
+def test_speed_of_a_run_without_slice_records_is_its_total():
+    # runs finished before the slices were recorded, or whose records do not line up with their machines
+    run = {"timesteps": 200_000, "train_seconds": 2_000.0, "machines": [_machine("EPYC")] * 2}
+    assert campaign.steps_per_second(run) == pytest.approx(100.0)
+    run.update(slice_timesteps=[50_000], slice_train_seconds=[100.0])
+    assert campaign.steps_per_second(run) == pytest.approx(100.0)
