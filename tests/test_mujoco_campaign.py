@@ -88,3 +88,32 @@ def test_speed_of_a_run_without_slice_records_is_its_total():
     assert campaign.steps_per_second(run) == pytest.approx(100.0)
     run.update(slice_timesteps=[50_000], slice_train_seconds=[100.0])
     assert campaign.steps_per_second(run) == pytest.approx(100.0)
+
+
+def test_a_resumed_run_records_each_slice_beside_its_machine(campaign_dirs, monkeypatch):
+    from stable_baselines3 import SAC
+
+    _, cache = campaign_dirs
+    tiny = {"learning_starts": 50, "batch_size": 16, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [8]}}
+    monkeypatch.setattr(campaign, "build_variant", lambda variant, env: (SAC, dict(tiny)))
+    for name, value in (("CHUNK", 100), ("EVAL_EVERY", 200), ("CHECKPOINT_EVERY", 200), ("EVAL_EPISODES", 1)):
+        monkeypatch.setattr(campaign, name, value)
+    evaluate = campaign.evaluate
+
+    def evaluate_then_stop(*args):
+        evaluate(*args)
+        campaign.STOP_FILE.touch()  # as if the slice's time ran out at its first evaluation
+
+    monkeypatch.setattr(campaign, "evaluate", evaluate_then_stop)
+    job = campaign.Job("Pendulum-v1", "sac", 0, steps=400)
+    assert campaign.run_job(job, deadline=None) == "paused Pendulum-v1_sac_seed0_400 at 200 steps"
+    campaign.STOP_FILE.unlink()
+    monkeypatch.setattr(campaign, "evaluate", evaluate)
+    assert campaign.run_job(job, deadline=None).startswith("done Pendulum-v1_sac_seed0_400")
+
+    run = json.loads(job.raw_path.read_text())
+    assert run["slices"] == len(run["machines"]) == 2
+    assert run["slice_timesteps"] == [200, 200]
+    assert sum(run["slice_train_seconds"]) == pytest.approx(run["train_seconds"])
+    assert run["eval_timesteps"] == [200, 400]
+    assert not (cache / job.name).exists()
