@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mujoco_campaign import steps_per_second
+from mujoco_campaign import machine_fingerprint, steps_per_second
 
 HERE = Path(__file__).resolve().parent
 REPS = 2000  # bootstrap replications (rliable's default for profiles; enough for 95% CIs of 5 runs)
@@ -300,6 +300,24 @@ def ablation_section(runs: dict) -> list[str]:
     return lines
 
 
+def lent_machine_sentence(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
+    """Names the runs that learned part of their steps on another machine than the one that finished them."""
+    mixed = sorted(
+        f"{run['env']} {run['variant']} seed {run['seed']}"
+        for group in runs.values()
+        for run in group
+        if len({machine_fingerprint(machine) for machine in run.get("machines", [])}) > 1
+    )
+    if not mixed:
+        return ""
+    return (
+        f" {len(mixed)} run{'s' if len(mixed) > 1 else ''} learned some of their steps on another machine (a bigger "
+        "one lent for a slice): "
+        f"{', '.join(mixed)}; their returns are whole runs, their steps/s count only the slices on the machine that "
+        "finished them."
+    )
+
+
 def report(raw: Path, results: Path) -> None:
     runs = load_runs(raw)
     lines = [
@@ -309,7 +327,7 @@ def report(raw: Path, results: Path) -> None:
         f"({sum(len(v) for v in runs.values())} finished runs). Evaluation every 10k steps, 10 deterministic episodes "
         "on a separate environment; IQM across seeds with rliable's stratified-bootstrap 95% CIs. Steps/s exclude "
         "evaluation and checkpoints; compare them only between runs of the same machine (each raw file lists its "
-        "machines).",
+        f"machines).{lent_machine_sentence(runs)}",
         "",
     ]
     for title, (ours, reference, variants) in EXPERIMENTS.items():

@@ -48,3 +48,19 @@ def test_permutation_p_value_is_exact():
     low, high = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
     assert mujoco_report.permutation_p_value(low, high) == pytest.approx(2 / 252)
     assert mujoco_report.permutation_p_value(low, low) == pytest.approx(1.0)
+
+
+def test_report_names_the_runs_that_learned_partly_on_a_lent_machine():
+    here = {"cpu": "EPYC", "cores": 2, "torch": "2.13.0+cpu", "torch_threads": 1}
+    lent = {"cpu": "Xeon", "cores": 16, "torch": "2.11.0", "torch_threads": 4}
+    runs = {
+        ("Swimmer-v5", "sql"): [
+            {"env": "Swimmer-v5", "variant": "sql", "seed": 2, "machines": [lent, here]},
+            {"env": "Swimmer-v5", "variant": "sql", "seed": 0, "machines": [here, here]},
+        ]
+    }
+    sentence = mujoco_report.lent_machine_sentence(runs)
+    assert "1 run learned some of their steps on another machine" in sentence
+    assert "Swimmer-v5 sql seed 2" in sentence and "seed 0" not in sentence
+    runs[("Swimmer-v5", "sql")].pop(0)
+    assert mujoco_report.lent_machine_sentence(runs) == ""
