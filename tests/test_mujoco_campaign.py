@@ -117,3 +117,15 @@ def test_a_resumed_run_records_each_slice_beside_its_machine(campaign_dirs, monk
     assert sum(run["slice_train_seconds"]) == pytest.approx(run["train_seconds"])
     assert run["eval_timesteps"] == [200, 400]
     assert not (cache / job.name).exists()
+
+
+def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma():
+    for variant, env in sorted({(job.variant, job.env) for job in campaign.jobs()}):
+        algo_class, kwargs = campaign.build_variant(variant, env)
+        assert isinstance(algo_class, type) and kwargs
+    _, sql = campaign.build_variant("sql", "Swimmer-v5")
+    _, ablation = campaign.build_variant("sql_zoo_gamma", "Swimmer-v5")
+    assert sql["gamma"] == 0.99 and ablation["gamma"] == 0.999  # the paper's discount, then rl_zoo3's SAC entry's
+    assert {key: value for key, value in ablation.items() if key != "gamma"} == {
+        key: value for key, value in sql.items() if key != "gamma"
+    }
