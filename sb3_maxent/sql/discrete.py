@@ -60,7 +60,6 @@ def soft_q_learning_target(
     discounts: th.Tensor | float,
     next_q_values: th.Tensor,
     ent_coef: th.Tensor | float,
-    next_soft_values: th.Tensor | None = None,
 ) -> th.Tensor:
     """
     Soft Q-learning target (Haarnoja et al. 2017, eq. 10 with the exact soft value of a finite action set).
@@ -69,12 +68,9 @@ def soft_q_learning_target(
     it is DQN's target :math:`r + \\gamma (1 - d) \\max_{a'} \\bar Q(s', a')`.
 
     :param next_q_values: :math:`\\bar Q(s', \\cdot)` of the target network, shape (batch_size, n_actions)
-    :param next_soft_values: :math:`\\bar V(s')` of ``next_q_values`` where already computed, shape (batch_size, 1)
     :return: shape (batch_size, 1)
     """
-    if next_soft_values is None:
-        next_soft_values = boltzmann.soft_value(next_q_values, ent_coef)
-    return rewards + (1.0 - dones) * discounts * next_soft_values
+    return rewards + (1.0 - dones) * discounts * boltzmann.soft_value(next_q_values, ent_coef)
 
 
 def munchausen_bonus(
@@ -83,7 +79,6 @@ def munchausen_bonus(
     ent_coef: th.Tensor | float,
     munchausen_coef: float,
     munchausen_clip: float,
-    soft_values: th.Tensor | None = None,
 ) -> th.Tensor:
     """
     Munchausen bonus (Vieillard, Pietquin, Geist 2020, eq. 2): the scaled, clipped log-probability of the taken
@@ -101,12 +96,11 @@ def munchausen_bonus(
     :param ent_coef: :math:`\\alpha`
     :param munchausen_coef: :math:`\\alpha_m \\geq 0`
     :param munchausen_clip: :math:`l_0 \\leq 0`
-    :param soft_values: :math:`\\bar V(s)` of ``target_q_values`` where already computed, shape (batch_size, 1)
     :return: shape (batch_size, 1)
     """
-    if soft_values is None:
-        soft_values = boltzmann.soft_value(target_q_values, ent_coef)
-    scaled_log_policy = th.gather(target_q_values, dim=1, index=actions.long()) - soft_values
+    scaled_log_policy = th.gather(target_q_values, dim=1, index=actions.long()) - boltzmann.soft_value(
+        target_q_values, ent_coef
+    )
     return munchausen_coef * th.clamp(scaled_log_policy, min=munchausen_clip, max=0.0)
 
 
@@ -334,36 +328,19 @@ class DiscreteSoftQLearning(SoftQLearning):
             # t = r + gamma (1 - d) alpha logsumexp(Q_bar(s', .) / alpha)
             next_q_values = self.q_net_target(replay_data.next_observations)
             return soft_q_learning_target(replay_data.rewards, replay_data.dones, discounts, next_q_values, ent_coef)
-        # + alpha_m clip(alpha log pi_bar(a|s), l0, 0), which needs Q_bar at s as well as at s': one pass of the target
-        # network and one soft value over both batches (rows s' first), the per-row arithmetic of two
-        q_values_both = self._target_q_values_at_both(replay_data)
-        soft_values_both = boltzmann.soft_value(q_values_both, ent_coef)
-        n_next = len(replay_data.rewards)
-        target = soft_q_learning_target(
-            replay_data.rewards,
-            replay_data.dones,
-            discounts,
-            q_values_both[:n_next],
-            ent_coef,
-            next_soft_values=soft_values_both[:n_next],
-        )
-        bonus = munchausen_bonus(
-            q_values_both[n_next:],
-            replay_data.actions,
-            ent_coef,
-            self.munchausen_coef,
-            self.munchausen_clip,
-            soft_values=soft_values_both[n_next:],
-        )
+        # + alpha_m clip(alpha log pi_bar(a|s), l0, 0), which needs Q_bar at s as well as at s'
+        next_q_values, current_q_values = self._target_q_values_at_both(replay_data)
+        target = soft_q_learning_target(replay_data.rewards, replay_data.dones, discounts, next_q_values, ent_coef)
+        bonus = munchausen_bonus(current_q_values, replay_data.actions, ent_coef, self.munchausen_coef, self.munchausen_clip)
         return target + bonus
 
-    def _target_q_values_at_both(self, replay_data: ReplayBufferSamples) -> th.Tensor:
-        """:math:`\\bar Q(s', \\cdot)` stacked over :math:`\\bar Q(s, \\cdot)`: one pass over both batches when they are
-        tensors."""
+    def _target_q_values_at_both(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        """:math:`\\bar Q(s', \\cdot)` and :math:`\\bar Q(s, \\cdot)`: one pass over both batches when they are tensors."""
         next_observations, observations = replay_data.next_observations, replay_data.observations
         if isinstance(observations, th.Tensor) and isinstance(next_observations, th.Tensor):
-            return self.q_net_target(th.cat([next_observations, observations]))
-        return th.cat([self.q_net_target(next_observations), self.q_net_target(observations)])
+            both = self.q_net_target(th.cat([next_observations, observations]))
+            return both[: len(next_observations)], both[len(next_observations) :]
+        return self.q_net_target(next_observations), self.q_net_target(observations)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
