@@ -34,7 +34,11 @@ REFERENCES = {
 }
 EXPERIMENTS = {
     "SACV1 vs SB3 SAC (same arguments)": ("sacv1", "sac", ["sacv1", "sac", "sac_zoo", "sacv1_seq"]),
-    "Continuous SoftQLearning vs SB3 SAC (rl-zoo's entry)": ("sql", "sac_zoo", ["sql", "sac_zoo", "sql_zoo_gamma"]),
+    "Continuous SoftQLearning vs SB3 SAC (rl-zoo's entry)": (
+        "sql",
+        "sac_zoo",
+        ["sql", "sac_zoo", "sql_zoo_gamma", "sql_zoo_gamma_cold"],
+    ),
 }
 
 

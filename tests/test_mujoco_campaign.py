@@ -119,6 +119,15 @@ def test_a_resumed_run_records_each_slice_beside_its_machine(campaign_dirs, monk
     assert not (cache / job.name).exists()
 
 
+def test_the_temperature_ablation_changes_only_the_temperature_of_the_gamma_ablation():
+    _, warm = campaign.build_variant("sql_zoo_gamma", "Swimmer-v5")
+    _, cold = campaign.build_variant("sql_zoo_gamma_cold", "Swimmer-v5")
+    assert cold["ent_coef"] == pytest.approx(warm["ent_coef"] / 10) == pytest.approx(1 / 300)
+    assert {key: value for key, value in cold.items() if key != "ent_coef"} == {
+        key: value for key, value in warm.items() if key != "ent_coef"
+    }
+
+
 def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma():
     for variant, env in sorted({(job.variant, job.env) for job in campaign.jobs()}):
         algo_class, kwargs = campaign.build_variant(variant, env)
