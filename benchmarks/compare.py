@@ -14,7 +14,8 @@ shares them):
   (target ``-dim(A)``, learning rate of the config);
 - ``sql``: the ``zoo_configs/sql.yml`` entry; modifiers after it change one setting each:
   ``sql_alpha<x>`` (``ent_coef=x``), ``sql_target<x>`` (learned temperature, constant ``target_entropy=x``),
-  ``sql_mse`` / ``sql_huber`` (the loss), e.g. ``sql_mse_alpha0.01``; an entry's ``callback`` is built as rl-zoo does;
+  ``sql_mse`` / ``sql_huber`` (the loss), ``sql_lr<x>`` (learning rate), ``sql_tui<n>`` (target update interval),
+  ``msql_m<x>`` (``munchausen_coef``), e.g. ``sql_mse_alpha0.01``; an entry's ``callback`` is built as rl-zoo does;
 - ``msql``: the ``zoo_configs/msql.yml`` entry (Munchausen soft Q-learning);
 - ``sacv1_tent<x>`` (discrete actions): the sacv1 entry with ``target_entropy = x log|A|``; ``sacv1_tenteps``: with
   the entropy of the final epsilon-greedy policy of rl_zoo3's DQN entry;
@@ -105,6 +106,14 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
                 callback = None
             elif modifier == "epssched":
                 kwargs, callback = with_epsilon_schedule_target(kwargs, env_id)
+            elif modifier.startswith("lr"):
+                kwargs["learning_rate"] = float(modifier.removeprefix("lr"))
+            elif modifier.startswith("tui"):
+                # the target network's refresh period in environment steps (hard updates, as DQN's)
+                kwargs["target_update_interval"] = int(modifier.removeprefix("tui"))
+            elif modifier.startswith("m") and modifier[1:].replace(".", "", 1).isdigit():
+                # Munchausen's scale: "m0" turns the bonus off and leaves soft Q-learning with the entry's settings
+                kwargs["munchausen_coef"] = float(modifier[1:])
             else:
                 raise ValueError(f"unknown variant {name!r}")
         return SoftQLearning, kwargs, callback

@@ -25,3 +25,25 @@ def test_epsilon_schedule_variant_takes_dqn_entry_exploration(name):
         0.04,
     )
     assert callback.learning_rate == kwargs["learning_rate"]
+
+
+@pytest.mark.parametrize(
+    ("name", "changed"),
+    [
+        ("msql_lr2e-4", {"learning_rate": 2e-4}),
+        ("msql_tui1000", {"target_update_interval": 1000}),
+        ("msql_m0", {"munchausen_coef": 0.0}),
+        ("msql_m0.5_tui500", {"munchausen_coef": 0.5, "target_update_interval": 500}),
+    ],
+)
+def test_soft_q_probe_changes_only_its_setting(name, changed):
+    _, entry, entry_callback = compare.build_variant("msql", "LunarLander-v3")
+    _, kwargs, callback = compare.build_variant(name, "LunarLander-v3")
+    assert kwargs == {**entry, **changed}
+    assert entry != kwargs
+    assert (callback is None) == (entry_callback is None)
+
+
+def test_unknown_soft_q_modifier_is_refused():
+    with pytest.raises(ValueError, match="unknown variant"):
+        compare.build_variant("msql_mx", "LunarLander-v3")
