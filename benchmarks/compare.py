@@ -288,7 +288,9 @@ def run_one(job: dict[str, Any]) -> RunResult:
                 self.eval_seconds += time.perf_counter() - start
             return True
 
-    model = algo_class(policy, env, seed=job["seed"], verbose=0, **kwargs)
+    # the CPU with one torch thread, also where a GPU is present: SB3's device="auto" would put 16 parallel runs of
+    # these small networks on one GPU, which made LunarLander-v3 runs on the 16-core device machine slower than here
+    model = algo_class(policy, env, seed=job["seed"], verbose=0, device="cpu", **kwargs)
     evaluation = TimedEvaluation()
     callbacks = [evaluation] if extra_callback is None else [extra_callback, evaluation]
     start = time.perf_counter()

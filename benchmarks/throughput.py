@@ -31,7 +31,9 @@ VARIANTS = {
 
 
 def steps_per_second(algo_class: type, policy_kwargs: dict, steps: int, seed: int) -> float:
-    model = algo_class("MlpPolicy", "Pendulum-v1", learning_starts=200, policy_kwargs=policy_kwargs, seed=seed)
+    model = algo_class(
+        "MlpPolicy", "Pendulum-v1", learning_starts=200, policy_kwargs=policy_kwargs, seed=seed, device="cpu"
+    )  # CPU timings, also beside a GPU
     model.learn(400)  # warm-up: buffer, first updates, allocator
     start = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False)

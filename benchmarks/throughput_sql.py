@@ -32,7 +32,7 @@ def steps_per_second(variant: str, env_id: str, warmup: int, steps: int, seed: i
     algo_class, kwargs, callback = build_variant(variant, env_id)  # an entry's temperature callback is timed too
     policy = kwargs.pop("policy", "MlpPolicy")
     kwargs["learning_starts"] = min(kwargs.get("learning_starts", 0), warmup // 2)
-    model = algo_class(policy, env_id, seed=seed, **kwargs)
+    model = algo_class(policy, env_id, seed=seed, device="cpu", **kwargs)  # CPU timings, also beside a GPU
     model.learn(warmup, callback=callback)
     if hasattr(model, "exploration_schedule"):
         final_eps = float(kwargs.get("exploration_final_eps", 0.05))
