@@ -37,7 +37,7 @@ EXPERIMENTS = {
     "Continuous SoftQLearning vs SB3 SAC (rl-zoo's entry)": (
         "sql",
         "sac_zoo",
-        ["sql", "sac_zoo", "sql_zoo_gamma", "sql_zoo_gamma_cold"],
+        ["sql", "sac_zoo", "sql_zoo_gamma", "sql_zoo_gamma_cold", "sql_zoo_gamma_polyak"],
     ),
 }
 

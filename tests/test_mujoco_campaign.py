@@ -128,6 +128,19 @@ def test_the_temperature_ablation_changes_only_the_temperature_of_the_gamma_abla
     }
 
 
+def test_the_target_ablation_changes_only_the_target_update_of_the_gamma_ablation():
+    from stable_baselines3 import SAC
+
+    _, hard = campaign.build_variant("sql_zoo_gamma", "Swimmer-v5")
+    _, polyak = campaign.build_variant("sql_zoo_gamma_polyak", "Swimmer-v5")
+    assert (hard["tau"], hard["target_update_interval"]) == (1.0, 1000)  # the authors' hard copy
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=0, buffer_size=100, device="cpu")
+    assert (polyak["tau"], polyak["target_update_interval"]) == (sac.tau, sac.target_update_interval)
+    assert {key: value for key, value in polyak.items() if key not in ("tau", "target_update_interval")} == {
+        key: value for key, value in hard.items() if key not in ("tau", "target_update_interval")
+    }
+
+
 def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma():
     for variant, env in sorted({(job.variant, job.env) for job in campaign.jobs()}):
         algo_class, kwargs = campaign.build_variant(variant, env)
