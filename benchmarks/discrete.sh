@@ -15,5 +15,7 @@ python benchmarks/compare.py --env LunarLander-v3 --variants msql dqn --steps 10
 # probe: discrete SACV1 on LunarLander-v3 with the entropy target 0.5 log|A| against the entry's 0.349 nats (seeds 0-4
 # of the entry are the table above's)
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_tent0.5 sacv1 --steps 100000 --seeds 7 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_target_probe
+# probe: MSQL with the target network copied every 1000 steps instead of 250 (seeds 0-4; not adopted)
+python benchmarks/compare.py --env LunarLander-v3 --variants msql_tui1000 msql dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_tui1000_probe
 python benchmarks/compare.py --env Acrobot-v1 --variants msql sql sacv1 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name Acrobot-v1_discrete
 python benchmarks/throughput_sql.py
