@@ -17,5 +17,7 @@ python benchmarks/compare.py --env LunarLander-v3 --variants msql dqn --steps 10
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_tent0.5 sacv1 --steps 100000 --seeds 7 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_target_probe
 # probe: MSQL with the target network copied every 1000 steps instead of 250 (seeds 0-4; not adopted)
 python benchmarks/compare.py --env LunarLander-v3 --variants msql_tui1000 msql dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_tui1000_probe
+# probe: MSQL with learning rate 2e-4 instead of 6.3e-4 (seeds 0-1 so far)
+python benchmarks/compare.py --env LunarLander-v3 --variants msql_lr2e-4 --steps 100000 --seeds 2 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_lr_probe
 python benchmarks/compare.py --env Acrobot-v1 --variants msql sql sacv1 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name Acrobot-v1_discrete
 python benchmarks/throughput_sql.py
