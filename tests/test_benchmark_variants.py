@@ -44,6 +44,13 @@ def test_soft_q_probe_changes_only_its_setting(name, changed):
     assert (callback is None) == (entry_callback is None)
 
 
+def test_sacv1_learning_rate_probe_changes_only_the_learning_rate():
+    _, entry, _ = compare.build_variant("sacv1", "LunarLander-v3")
+    _, kwargs, _ = compare.build_variant("sacv1_lr2e-4", "LunarLander-v3")
+    assert kwargs == {**entry, "learning_rate": 2e-4}
+    assert entry["learning_rate"] != 2e-4
+
+
 def test_unknown_soft_q_modifier_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         compare.build_variant("msql_mx", "LunarLander-v3")
