@@ -30,7 +30,7 @@ def test_epsilon_schedule_variant_takes_dqn_entry_exploration(name):
 @pytest.mark.parametrize(
     ("name", "changed"),
     [
-        ("msql_lr2e-4", {"learning_rate": 2e-4}),
+        ("msql_lr6.3e-4", {"learning_rate": 6.3e-4}),
         ("msql_tui1000", {"target_update_interval": 1000}),
         ("msql_m0", {"munchausen_coef": 0.0}),
         ("msql_m0.5_tui500", {"munchausen_coef": 0.5, "target_update_interval": 500}),
