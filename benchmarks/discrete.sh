@@ -12,6 +12,8 @@ python benchmarks/compare.py --env LunarLander-v3 --variants msql msql_lr6.3e-4 
 # LunarLander-v3's steadiness, with 10 seeds of the shipped MSQL entry, of its earlier learning rate (DQN's 6.3e-4)
 # and of DQN (seeds 0-4 are shared with the table above)
 python benchmarks/compare.py --env LunarLander-v3 --variants msql msql_lr6.3e-4 dqn --steps 100000 --seeds 10 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_dqn_10seeds
+# the check of that learning rate on fresh seeds 10-14 (chosen on seeds 0-9): MSQL and DQN, 15 seeds
+python benchmarks/compare.py --env LunarLander-v3 --variants msql dqn --steps 100000 --seeds 15 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_dqn_15seeds
 # probe: discrete SACV1 on LunarLander-v3 with the entropy target 0.5 log|A| against the entry's 0.349 nats (seeds 0-4
 # of the entry are the table above's)
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_tent0.5 sacv1 --steps 100000 --seeds 7 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_target_probe
