@@ -17,6 +17,10 @@ python benchmarks/compare.py --env LunarLander-v3 --variants msql dqn --steps 10
 # probe: discrete SACV1 on LunarLander-v3 with the entropy target 0.5 log|A| against the entry's 0.349 nats (seeds 0-4
 # of the entry are the table above's)
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_tent0.5 sacv1 --steps 100000 --seeds 7 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_target_probe
+# probe: discrete SACV1 on LunarLander-v3 with learning rates 1e-3 (seeds 0-1) and 2e-4 (seed 0) against the entry's
+# 6.3e-4 (both worse; stopped there)
+python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_lr1e-3 sacv1 --steps 100000 --seeds 2 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_lr_probe
+python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_lr2e-4 sacv1 --steps 100000 --seeds 1 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_lr2e-4_probe
 # probe (with the earlier learning rate): MSQL with the target network copied every 1000 steps instead of 250
 # (seeds 0-4; not adopted)
 python benchmarks/compare.py --env LunarLander-v3 --variants msql_lr6.3e-4_tui1000 msql_lr6.3e-4 dqn --steps 100000 --seeds 5 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_msql_tui1000_probe
