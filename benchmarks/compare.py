@@ -10,6 +10,7 @@ shares them):
 
 - ``sacv1``, ``sac``: the ``zoo_configs/sacv1.yml`` entry (SB3's SAC receives exactly the same arguments);
 - ``sacv1_alpha<x>``: the same with a fixed ``ent_coef=x``; ``sacv1_lr<x>``: with learning rate ``x``;
+  ``sacv1_utd<k>``: ``k`` gradient steps per environment step (``gradient_steps = k * train_freq``);
 - ``sacv1_callback``, ``sac_callback``: the same with ``ent_coef=1.0`` driven by ``EntropyTargetCallback``
   (target ``-dim(A)``, learning rate of the config);
 - ``sql``: the ``zoo_configs/sql.yml`` entry; modifiers after it change one setting each:
@@ -145,6 +146,9 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
             kwargs, callback = with_epsilon_schedule_target(kwargs, env_id)
         elif modifier.startswith("lr"):
             kwargs["learning_rate"] = float(modifier.removeprefix("lr"))
+        elif modifier.startswith("utd") and modifier[3:].isdigit():
+            # "utd2": twice the gradient steps per environment step (gradient_steps = 2 x train_freq), the same data
+            kwargs["gradient_steps"] = int(modifier[3:]) * int(kwargs.get("train_freq", 1))
         elif modifier == "callback":
             kwargs["ent_coef"] = 1.0
             learning_rate = kwargs.get("learning_rate", 3e-4)

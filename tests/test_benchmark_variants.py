@@ -51,6 +51,13 @@ def test_sacv1_learning_rate_probe_changes_only_the_learning_rate():
     assert entry["learning_rate"] != 2e-4
 
 
+def test_sacv1_update_ratio_probe_changes_only_the_gradient_steps():
+    _, entry, _ = compare.build_variant("sacv1", "LunarLander-v3")
+    _, kwargs, _ = compare.build_variant("sacv1_utd2", "LunarLander-v3")
+    assert kwargs == {**entry, "gradient_steps": 2 * entry["train_freq"]}
+    assert entry["gradient_steps"] == -1  # as many gradient steps as environment steps: one per step
+
+
 def test_unknown_soft_q_modifier_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         compare.build_variant("msql_mx", "LunarLander-v3")
