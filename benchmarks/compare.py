@@ -149,6 +149,9 @@ def build_variant(name: str, env_id: str) -> tuple[type, dict[str, Any], Any]:
         elif modifier.startswith("utd") and modifier[3:].isdigit():
             # "utd2": twice the gradient steps per environment step (gradient_steps = 2 x train_freq), the same data
             kwargs["gradient_steps"] = int(modifier[3:]) * int(kwargs.get("train_freq", 1))
+        elif modifier.startswith("ls") and modifier[2:].isdigit():
+            # "ls10000": that many uniformly random steps before the first update (SAC's MuJoCo warm-up)
+            kwargs["learning_starts"] = int(modifier[2:])
         elif modifier == "callback":
             kwargs["ent_coef"] = 1.0
             learning_rate = kwargs.get("learning_rate", 3e-4)

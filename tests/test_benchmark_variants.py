@@ -58,6 +58,13 @@ def test_sacv1_update_ratio_probe_changes_only_the_gradient_steps():
     assert entry["gradient_steps"] == -1  # as many gradient steps as environment steps: one per step
 
 
+def test_sacv1_warm_up_probe_changes_only_the_warm_up():
+    _, entry, _ = compare.build_variant("sacv1", "LunarLander-v3")
+    _, kwargs, _ = compare.build_variant("sacv1_ls10000", "LunarLander-v3")
+    assert kwargs == {**entry, "learning_starts": 10_000}
+    assert entry["learning_starts"] == 0  # DQN's entry: updates from the first step
+
+
 def test_unknown_soft_q_modifier_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         compare.build_variant("msql_mx", "LunarLander-v3")
