@@ -23,6 +23,9 @@ python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_lr1e-3 sacv1 
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_lr2e-4 sacv1 --steps 100000 --seeds 1 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_lr2e-4_probe
 # probe: discrete SACV1 on LunarLander-v3 with twice the gradient steps per environment step (seed 0; not adopted)
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_utd2 sacv1 --steps 100000 --seeds 1 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_utd_probe
+# probe: discrete SACV1 on LunarLander-v3 with 10,000 uniformly random steps before the first update (seeds 0-1; worse,
+# not adopted)
+python benchmarks/compare.py --env LunarLander-v3 --variants sacv1_ls10000 sacv1 --steps 100000 --seeds 2 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_warmup_probe
 # check: discrete SACV1's entry at twice DQN's budget (seeds 0-1; its first 100k steps are the 100k runs)
 python benchmarks/compare.py --env LunarLander-v3 --variants sacv1 --steps 200000 --seeds 2 --eval-every 10000 --eval-episodes 10 --workers "$WORKERS" --iqm --name LunarLander-v3_sacv1_200k
 # probe (with the earlier learning rate): MSQL with the target network copied every 1000 steps instead of 250
