@@ -95,7 +95,7 @@ BLOCKS: list[tuple[str, tuple[str, ...], tuple[int, ...]]] = [
     ("Swimmer-v5", ("sql", "sac_zoo"), (3, 4)),
     ("Walker2d-v5", ("sacv1", "sac"), (0, 1, 2)),
     # with 3 seeds each, SACV1 ended above SAC (IQM 863 against 808) but fell below SAC's narrow 3-seed CI at 3 of
-    # 11 evaluations: a fourth seed each, as the last session's two cores allowed
+    # 11 evaluations: a fourth seed each (what two cores could finish in one session; a fifth was not run)
     ("Walker2d-v5", ("sacv1", "sac"), (3,)),
 ]
 
