@@ -401,7 +401,12 @@ def test_newton_replaces_a_blowing_up_step_by_a_value_iteration_step():
     v_1 = scale / (1 - gamma)
     expected = np.array([[gamma * (gamma * v_1 - scale), gamma * v_1 - scale], [v_1, v_1]])
     assert solved.iterations == 3 and solved.converged
-    np.testing.assert_allclose(solved.q_values, expected, rtol=1e-9)
+    # the Newton step solves (I - gamma P_pi) v = r_pi, whose condition number is (1 + gamma) / (1 - gamma) ~ 2e7: a
+    # backward-stable solve of an n-state system is accurate to about n u kappa (Higham, Accuracy and Stability,
+    # thm 9.4; u = 2^-53), 4.4e-9 here; a wrong step would be off by O(1)
+    n_states, unit_roundoff = 2, np.finfo(float).eps / 2
+    kappa = (1 + gamma) / (1 - gamma)
+    np.testing.assert_allclose(solved.q_values, expected, rtol=4 * n_states * unit_roundoff * kappa)
 
 
 def test_newton_reports_an_overflow_like_value_iteration():
