@@ -37,6 +37,14 @@ Variants:
 - ``sacv1_seq``: the update-order ablation (``ablations.py``): SACV1's entry, the critics stepped before the value
   and policy losses are evaluated, as SAC does; with ``sacv1`` and ``sac`` it splits their gap into the order's
   share and the value network's.
+
+A second campaign, ``--campaign sql_paper`` (issue 39, ``benchmarks/preregistration.md``, experiment A), runs the
+paper's baselines at the paper's discount 0.99, with raw JSON in ``benchmarks/results/raw/sql_paper/``:
+
+- ``sql``: as above; evaluated deterministically and by sampling (the authors sample);
+- ``ddpg_g099``, ``td3_g099``: SB3's DDPG and TD3 with rl-zoo's tuned MuJoCo entry (Gaussian action noise 0.1) at
+  gamma 0.99;
+- ``sac_zoo_g099``: ``sac_zoo`` at gamma 0.99 (Swimmer: 0.999 in rl-zoo), evaluated both ways.
 """
 
 from __future__ import annotations
@@ -98,6 +106,14 @@ BLOCKS: list[tuple[str, tuple[str, ...], tuple[int, ...]]] = [
     # 11 evaluations: a fourth seed each (what two cores could finish in one session; a fifth was not run)
     ("Walker2d-v5", ("sacv1", "sac"), (3,)),
 ]
+# issue 39's experiment A (benchmarks/preregistration.md): Swimmer first, the environment the docs' claims rest on
+SQL_PAPER_BLOCKS: list[tuple[str, tuple[str, ...], tuple[int, ...]]] = [
+    ("Swimmer-v5", ("sql", "ddpg_g099", "td3_g099", "sac_zoo_g099"), (0, 1, 2, 3, 4)),
+    ("HalfCheetah-v5", ("sql", "ddpg_g099", "td3_g099"), (0, 1, 2, 3, 4)),
+]
+CAMPAIGNS = {"mujoco": BLOCKS, "sql_paper": SQL_PAPER_BLOCKS}
+# variants whose policy is stochastic, evaluated by sampling as well in the sql_paper campaign
+SAMPLED_EVALUATION = {"sql", "sac_zoo_g099"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class Job:
     variant: str
     seed: int
     steps: int = STEPS
+    campaign: str = "mujoco"
 
     @property
     def name(self) -> str:
@@ -113,11 +130,19 @@ class Job:
 
     @property
     def raw_path(self) -> Path:
-        return RAW / f"{self.name}.json"
+        return raw_dir(self.campaign) / f"{self.name}.json"
 
     @property
     def cache_dir(self) -> Path:
-        return CACHE / self.name
+        return CACHE / self.name if self.campaign == "mujoco" else CACHE / self.campaign / self.name
+
+    @property
+    def sampled_evaluation(self) -> bool:
+        return self.campaign == "sql_paper" and self.variant in SAMPLED_EVALUATION
+
+
+def raw_dir(campaign: str) -> Path:
+    return RAW if campaign == "mujoco" else RAW.parent / campaign
 
 
 @dataclass
@@ -131,6 +156,9 @@ class History:
     eval_timesteps: list[int] = field(default_factory=list)
     eval_returns: list[float] = field(default_factory=list)  # mean over the episodes
     eval_episode_returns: list[list[float]] = field(default_factory=list)
+    # the same evaluations with the policy sampled (sql_paper campaign, stochastic policies only)
+    eval_sampled_returns: list[float] = field(default_factory=list)
+    eval_sampled_episode_returns: list[list[float]] = field(default_factory=list)
     train_seconds: float = 0.0  # learning only: evaluation and checkpoints excluded
     timesteps: int = 0
     slices: int = 0  # how many processes worked on the run (1 = never interrupted)
@@ -141,14 +169,19 @@ class History:
     slice_train_seconds: list[float] = field(default_factory=list)
 
 
-def jobs(steps: int = STEPS) -> list[Job]:
-    return [Job(env, variant, seed, steps) for env, variants, seeds in BLOCKS for seed in seeds for variant in variants]
+def jobs(steps: int = STEPS, campaign: str = "mujoco") -> list[Job]:
+    return [
+        Job(env, variant, seed, steps, campaign)
+        for env, variants, seeds in CAMPAIGNS[campaign]
+        for seed in seeds
+        for variant in variants
+    ]
 
 
 def zoo_entry(config_file: Path, env_id: str) -> dict[str, Any]:
     import yaml
 
-    configs = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    configs = yaml.safe_load(config_file.read_text())
     entry = dict(configs[env_id])
     entry.pop("n_timesteps", None)
     if isinstance(entry.get("policy_kwargs"), str):
@@ -175,10 +208,18 @@ def build_variant(variant: str, env_id: str) -> tuple[type, dict[str, Any]]:
         return SequentialSACV1, zoo_entry(config_path("sacv1"), env_id)
     if variant == "sac":
         return SAC, zoo_entry(config_path("sacv1"), env_id)
-    if variant == "sac_zoo":
-        import rl_zoo3
+    if variant in ("sac_zoo", "sac_zoo_g099"):
+        kwargs = rl_zoo_entry("sac", env_id)
+        if variant.endswith("_g099"):
+            kwargs["gamma"] = 0.99
+        return SAC, kwargs
+    if variant in ("ddpg_g099", "td3_g099"):
+        from stable_baselines3 import DDPG, TD3
 
-        return SAC, zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "sac.yml", sb3_zoo_env_id(env_id))
+        return (DDPG if variant.startswith("ddpg") else TD3), {
+            **with_action_noise(rl_zoo_entry(variant.split("_")[0], env_id), env_id),
+            "gamma": 0.99,
+        }
     if variant == "sql":
         return SoftQLearning, zoo_entry(config_path("sql"), env_id)
     if variant in ("sql_zoo_gamma", "sql_zoo_gamma_cold", "sql_zoo_gamma_polyak"):
@@ -192,6 +233,26 @@ def build_variant(variant: str, env_id: str) -> tuple[type, dict[str, Any]]:
             kwargs.update(tau=0.005, target_update_interval=1)  # SB3 SAC's defaults, which rl-zoo's entry keeps
         return SoftQLearning, kwargs
     raise ValueError(f"unknown variant {variant!r}")
+
+
+def rl_zoo_entry(algo: str, env_id: str) -> dict[str, Any]:
+    import rl_zoo3
+
+    return zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml", sb3_zoo_env_id(env_id))
+
+
+def with_action_noise(entry: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """rl-zoo's ``noise_type``/``noise_std`` keys as the ``action_noise`` object its ExperimentManager builds."""
+    import gymnasium as gym
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    kwargs = dict(entry)
+    noise_type, noise_std = kwargs.pop("noise_type"), float(kwargs.pop("noise_std"))
+    if noise_type != "normal":
+        raise ValueError(f"unsupported noise_type {noise_type!r}")
+    n_actions = gym.spec(env_id).make().action_space.shape[0]
+    kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    return kwargs
 
 
 def machine() -> dict[str, Any]:
@@ -271,7 +332,7 @@ def steps_per_second(run: dict[str, Any]) -> float:
 def historical_rates() -> dict[tuple[str, str], float]:
     """Median learning steps/s of the finished runs of each (environment, variant), each on the machine that finished it."""
     rates: dict[tuple[str, str], list[float]] = {}
-    for path in RAW.glob("*.json"):
+    for path in [*RAW.glob("*.json"), *RAW.parent.glob("sql_paper/*.json")]:
         run = json.loads(path.read_text())
         if run.get("train_seconds", 0) > 0:
             rates.setdefault((run["env"], run["variant"]), []).append(steps_per_second(run))
@@ -331,13 +392,23 @@ def checkpoint(model: Any, history: History, cache: Path) -> None:
     atomic_write_json(cache / "history.json", asdict(history))
 
 
-def evaluate(model: Any, eval_env: Any, history: History) -> None:
+def evaluate(model: Any, eval_env: Any, history: History, sampled_eval_env: Any = None) -> None:
+    """Deterministic evaluation; with ``sampled_eval_env``, a sampled one too, inside a forked torch random state
+    so that it leaves training's random numbers as they were."""
+    import torch as th
     from stable_baselines3.common.evaluation import evaluate_policy
 
     episode_returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, return_episode_rewards=True)
     history.eval_timesteps.append(model.num_timesteps)
     history.eval_episode_returns.append([float(r) for r in episode_returns])
     history.eval_returns.append(float(np.mean(episode_returns)))
+    if sampled_eval_env is not None:
+        with th.random.fork_rng(devices=[]):
+            sampled, _ = evaluate_policy(
+                model, sampled_eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=False, return_episode_rewards=True
+            )
+        history.eval_sampled_episode_returns.append([float(r) for r in sampled])
+        history.eval_sampled_returns.append(float(np.mean(sampled)))
 
 
 def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> str:
@@ -363,6 +434,8 @@ def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> 
     policy = kwargs.pop("policy", "MlpPolicy")
     env = make_vec_env(job.env, n_envs=1, seed=job.seed)
     eval_env = make_vec_env(job.env, n_envs=1, seed=10_000 + job.seed)
+    # the same episodes' starts as the deterministic evaluation's
+    sampled_eval_env = make_vec_env(job.env, n_envs=1, seed=10_000 + job.seed) if job.sampled_evaluation else None
     cache = job.cache_dir
     if (cache / "history.json").exists():
         history = History(**json.loads((cache / "history.json").read_text()))
@@ -390,11 +463,11 @@ def run_job(job: Job, deadline: float | None, finishable_only: bool = False) -> 
             log_speed(job, chunk, seconds)
         history.timesteps = model.num_timesteps
         if history.timesteps % EVAL_EVERY == 0:
-            evaluate(model, eval_env, history)
+            evaluate(model, eval_env, history, sampled_eval_env)
         if history.timesteps % CHECKPOINT_EVERY == 0 and history.timesteps < job.steps:
             checkpoint(model, history, cache)
     if history.timesteps >= job.steps:
-        RAW.mkdir(parents=True, exist_ok=True)
+        job.raw_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(job.raw_path, asdict(history))
         shutil.rmtree(cache, ignore_errors=True)
         speed = history.timesteps / history.train_seconds
@@ -426,7 +499,7 @@ def state(job: Job) -> tuple[str, int]:
 
 
 def command_status(args: argparse.Namespace) -> None:
-    rows = [(job, *state(job)) for job in jobs(args.steps)]
+    rows = [(job, *state(job)) for job in jobs(args.steps, args.campaign)]
     for job, status, steps in rows:
         print(f"{status:7s} {steps:>8d}/{job.steps}  {job.name}")
     left = sum(job.steps - steps for job, _, steps in rows)
@@ -436,7 +509,7 @@ def command_status(args: argparse.Namespace) -> None:
 
 def command_run(args: argparse.Namespace) -> None:
     deadline = time.time() + 60 * args.minutes if args.minutes else None
-    queue = [job for job in jobs(args.steps) if state(job)[0] != "done"]
+    queue = [job for job in jobs(args.steps, args.campaign) if state(job)[0] != "done"]
     if args.only:
         queue = [job for part in args.only for job in queue if part in job.name]
     else:
@@ -472,6 +545,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("status", "run", "report"):
         command = sub.add_parser(name)
         command.add_argument("--steps", type=int, default=STEPS)
+        command.add_argument("--campaign", choices=sorted(CAMPAIGNS), default="mujoco")
         if name == "run":
             command.add_argument("--workers", type=int, default=2)
             command.add_argument("--minutes", type=float, default=None, help="stop (checkpointing) after this long")
