@@ -1,3 +1,4 @@
+from sb3_maxent.sql.composition import ComposedSoftQPolicy, compose_q_values
 from sb3_maxent.sql.continuous import ContinuousSoftQLearning
 from sb3_maxent.sql.discrete import DiscreteSoftQLearning
 from sb3_maxent.sql.policies import CnnPolicy, ContinuousSoftQPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
@@ -5,6 +6,7 @@ from sb3_maxent.sql.sql import SoftQLearning
 
 __all__ = [
     "CnnPolicy",
+    "ComposedSoftQPolicy",
     "ContinuousSoftQLearning",
     "ContinuousSoftQPolicy",
     "DiscreteSoftQLearning",
@@ -12,4 +14,5 @@ __all__ = [
     "MultiInputPolicy",
     "SoftQLearning",
     "SoftQPolicy",
+    "compose_q_values",
 ]
