@@ -23,7 +23,13 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import Temperature, epsilon_greedy_target_schedule, parse_target_entropy
+from sb3_maxent.common.ent_coef import (
+    Temperature,
+    check_initial_ent_coef,
+    epsilon_greedy_target_schedule,
+    parse_target_entropy,
+)
+from sb3_maxent.common.saving import atomic_torch_save
 
 TargetEntropy = float | str | Callable[[float], float]
 
@@ -90,8 +96,8 @@ class EntropyTargetCallback(BaseCallback):
         super().__init__(verbose)
         if not (learning_rate > 0 and math.isfinite(learning_rate)):
             raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
-        if initial_ent_coef is not None and not (initial_ent_coef > 0 and math.isfinite(initial_ent_coef)):
-            raise ValueError(f"initial_ent_coef must be a finite number > 0, got {initial_ent_coef}")
+        if initial_ent_coef is not None:
+            check_initial_ent_coef(initial_ent_coef)
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(target_entropy, str) and target_entropy != "auto":
@@ -104,10 +110,13 @@ class EntropyTargetCallback(BaseCallback):
         self.temperature: Temperature | None = None
         self._pending_state: dict[str, Any] | None = None
         self._n_updates_seen = 0
+        # the model whose temperature this callback drives (see _bind)
+        self._bound_model: Any = None
 
     # set-up ---------------------------------------------------------------------------------------
 
     def _init_callback(self) -> None:
+        self._check_bound_model()
         self._check_model()
         # the target must be reachable by the model's policy, as the algorithms' own target_entropy must be
         self.current_target_entropy()
@@ -125,8 +134,25 @@ class EntropyTargetCallback(BaseCallback):
             )
             if self._pending_state is not None:
                 self._load_state_dict_now(self._pending_state)
+                self._pending_state = None
+            self._bound_model = self.model
         self._write_ent_coef()
         self._n_updates_seen = self.model._n_updates
+
+    def _check_bound_model(self) -> None:
+        """
+        Refuse a second model. The callback's log(alpha) and Adam moments belong to the model they were learned
+        on: writing them into another model would silently replace its temperature, and re-initialising would
+        silently drop them (SB3 callbacks with state, such as EvalCallback's best reward, are made per model too).
+        The same model may learn() with it again (a resumed run); a reloaded model takes a new callback, to which
+        save()/load() carry the state.
+        """
+        if self._bound_model is not None and self.model is not self._bound_model:
+            raise ValueError(
+                f"this {type(self).__name__} already drives the temperature of another model (a "
+                f"{type(self._bound_model).__name__}): create one callback per model; to carry alpha and its optimiser "
+                "over to a reloaded model, save() this callback and load() it into a new one"
+            )
 
     @property
     def _algorithm(self) -> Any:
@@ -176,8 +202,16 @@ class EntropyTargetCallback(BaseCallback):
     @property
     def ent_coef(self) -> float:
         """The current :math:`\\alpha`."""
-        assert self.temperature is not None, "the callback has not been initialised by learn() yet"
-        return self.temperature.item()
+        return self._initialised_temperature("ent_coef").item()
+
+    def _initialised_temperature(self, what: str) -> Temperature:
+        """The temperature, or a clear error before ``learn()`` has created it."""
+        if self.temperature is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.{what}: the callback has no temperature yet; it is created when learn() "
+                "starts with it (model.learn(..., callback=callback)) or by callback.init_callback(model)"
+            )
+        return self.temperature
 
     @property
     def log_ent_coef(self) -> th.Tensor | None:
@@ -204,12 +238,12 @@ class EntropyTargetCallback(BaseCallback):
 
     def update(self, n_steps: int) -> None:
         """Take ``n_steps`` dual gradient steps on fresh replay batches and write the new :math:`\\alpha`."""
-        assert self.temperature is not None
+        temperature = self._initialised_temperature("update()")
         target_entropy = self.current_target_entropy()
         losses, entropies = [], []
         for _ in range(n_steps):
             entropy = self._batch_entropy()
-            losses.append(self.temperature.minimise_dual_loss(entropy, target_entropy))
+            losses.append(temperature.minimise_dual_loss(entropy, target_entropy))
             entropies.append(entropy.mean().item())
         self._write_ent_coef()
         self.logger.record("train/ent_coef", self.ent_coef)
@@ -250,9 +284,23 @@ class EntropyTargetCallback(BaseCallback):
     # state --------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """:math:`\\log\\alpha` and the dual optimiser's state."""
-        assert self.log_ent_coef is not None and self.optimizer is not None
-        return {"log_ent_coef": self.log_ent_coef.detach().clone(), "optimizer": self.optimizer.state_dict()}
+        """
+        :math:`\\log\\alpha` and the dual optimiser's state (before ``learn()``: a state given to
+        :meth:`load_state_dict` and not applied yet).
+
+        :raises RuntimeError: before ``learn()`` when no state was loaded: there is nothing to save yet
+        """
+        return self._state("state_dict()")
+
+    def _state(self, what: str) -> dict[str, Any]:
+        if self.temperature is None and self._pending_state is not None:
+            return self._pending_state
+        temperature = self._initialised_temperature(what)
+        assert temperature.log_ent_coef is not None and temperature.ent_coef_optimizer is not None
+        return {
+            "log_ent_coef": temperature.log_ent_coef.detach().clone(),
+            "optimizer": temperature.ent_coef_optimizer.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (applied when ``learn()`` starts if the callback is not initialised yet)."""
@@ -269,7 +317,7 @@ class EntropyTargetCallback(BaseCallback):
 
     def save(self, path: str | Path) -> None:
         """Save :math:`\\log\\alpha` and the optimiser beside the model (e.g. ``"model_entropy_callback.pt"``)."""
-        th.save(self.state_dict(), path)
+        atomic_torch_save(self._state("save()"), path)
 
     def load(self, path: str | Path) -> None:
         """Load what :meth:`save` wrote; a resumed run then goes on with the same :math:`\\alpha` and optimiser."""

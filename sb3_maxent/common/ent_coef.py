@@ -73,15 +73,35 @@ def parse_fixed_ent_coef(ent_coef: float, *, float32: bool = True) -> float:
     return value
 
 
-def _check_float32_representable(value: float, name: str) -> None:
+# the largest float32, about 3.4e38: alpha lives in float32 tensors
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_representable(value: float, name: str, *, zero_allowed: bool = True) -> None:
     # alpha lives in float32 tensors: a positive value below float32's range would silently become 0 (no entropy
-    # bonus at all, or log(alpha) = -inf), which is not what a positive value asks for
+    # bonus at all, or log(alpha) = -inf), which is not what a positive value asks for; one above it would become
+    # inf, and the first loss with it infinite (reported as divergence, not as the argument it comes from)
+    if value > FLOAT32_MAX:
+        raise ValueError(f"{name} must be finite in float32 (<= 3.4e38), got {value}")
     if value > 0.0 and np.float32(value) == 0.0:
         tiny = float(np.finfo(np.float32).smallest_subnormal)
-        raise ValueError(
-            f"{name}={value} is below float32's smallest positive number ({tiny:.1e}) and would become 0: "
-            "pass 0 for no entropy bonus, or a value of at least 1e-38"
+        allowed = (
+            "pass 0 for no entropy bonus, or a value of at least 1e-38" if zero_allowed else "pass a value of at least 1e-38"
         )
+        raise ValueError(
+            f"{name}={value} is below float32's smallest positive number ({tiny:.1e}) and would become 0: {allowed}"
+        )
+
+
+def check_initial_ent_coef(initial_ent_coef: float, name: str = "initial_ent_coef") -> None:
+    """
+    A starting :math:`\\alpha` of a learned temperature: a finite number > 0 that float32 holds.
+
+    :raises ValueError: naming ``name`` and the values allowed
+    """
+    if not (initial_ent_coef > 0 and math.isfinite(initial_ent_coef)):
+        raise ValueError(f"{name} must be a finite number > 0, got {initial_ent_coef}")
+    _check_float32_representable(float(initial_ent_coef), name, zero_allowed=False)
 
 
 def _auto_initial_value(ent_coef: str) -> float:
@@ -94,7 +114,7 @@ def _auto_initial_value(ent_coef: str) -> float:
         init_value = float("nan")
     if not np.isfinite(init_value) or init_value <= 0.0:
         raise ValueError(f"ent_coef={ent_coef!r}: the initial value after 'auto_' must be a finite number > 0")
-    _check_float32_representable(init_value, f"ent_coef={ent_coef!r}: the initial value")
+    _check_float32_representable(init_value, f"ent_coef={ent_coef!r}: the initial value", zero_allowed=False)
     return init_value
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 
 # sb3_maxent/ (this file is sb3_maxent/common/validation.py)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -121,6 +122,35 @@ def check_off_policy_hyperparameters(
         raise ValueError(f"target_update_interval must be >= 1, got {target_update_interval}")
     if isinstance(learning_rate, (int, float)) and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0 or a schedule, got {learning_rate}")
+
+
+def check_action_space_bounds(action_space: Any) -> None:
+    """
+    Refuse a ``Box`` action space with low == high in a dimension: the policies squash their actions into [-1, 1] and
+    rescale them to [low, high], and the replay buffer stores them scaled back by ``high - low``: a zero there made
+    NaN actions, which reached training as a divergence. (SB3 itself refuses infinite bounds.) Other spaces pass.
+
+    :raises ValueError: naming the first dimension at fault and its bounds
+    """
+    if not isinstance(action_space, spaces.Box):
+        return
+    low, high = np.asarray(action_space.low), np.asarray(action_space.high)
+    empty = ~(low < high)
+    if empty.any():
+        index = _first_index(empty)
+        raise ValueError(
+            f"the action space must have low < high in every dimension, got low={low[index]}, high={high[index]} in "
+            f"dimension {_dimension_name(index)} of {action_space}: remove that dimension from the environment's "
+            "action space (its action is constant), or widen its bounds"
+        )
+
+
+def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _dimension_name(index: tuple[int, ...]) -> str:
+    return str(index[0]) if len(index) == 1 else str(index)
 
 
 @contextmanager

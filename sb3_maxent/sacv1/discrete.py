@@ -53,6 +53,16 @@ def discrete_actor_loss_fn(probs: th.Tensor, log_probs: th.Tensor, min_q_values:
     return (probs * (ent_coef * log_probs - min_q_values)).sum(dim=1).mean()
 
 
+def check_discrete_exploration(use_sde: bool, use_sde_at_warmup: bool, action_noise: ActionNoise | None) -> None:
+    """:raises ValueError: on gSDE or action noise, which explore in a continuous action space"""
+    if use_sde or use_sde_at_warmup:
+        raise ValueError("use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False")
+    if action_noise is not None:
+        raise ValueError(
+            "action_noise is added to Box actions only; a softmax policy over Discrete actions explores by sampling"
+        )
+
+
 def exact_entropy(probs: th.Tensor, log_probs: th.Tensor) -> th.Tensor:
     """:math:`\\mathcal H(\\pi_\\phi(\\cdot|s)) = -\\sum_a \\pi_\\phi(a|s)\\log\\pi_\\phi(a|s)`, shape (batch_size,)."""
     return -(probs * log_probs).sum(dim=1)
@@ -124,12 +134,7 @@ class DiscreteSACV1(SACV1):
         loss: LossName = "mse",
         _init_setup_model: bool = True,
     ):
-        if use_sde or use_sde_at_warmup:
-            raise ValueError("use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False")
-        if action_noise is not None:
-            raise ValueError(
-                "action_noise is added to Box actions only; a softmax policy over Discrete actions explores by sampling"
-            )
+        check_discrete_exploration(use_sde, use_sde_at_warmup, action_noise)
         super().__init__(
             policy,
             env,
@@ -161,6 +166,10 @@ class DiscreteSACV1(SACV1):
             loss,
             _init_setup_model,
         )
+
+    def _check_arguments(self) -> None:
+        super()._check_arguments()
+        check_discrete_exploration(self.use_sde, self.use_sde_at_warmup, self.action_noise)
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
         with (

@@ -16,9 +16,11 @@ from torch.nn import functional as F
 
 from sb3_maxent.common.action_spaces import is_discrete_problem
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
+from sb3_maxent.common.saving import AtomicSaveMixin
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
     LossName,
+    check_action_space_bounds,
     check_finite_losses,
     check_loss_name,
     check_off_policy_hyperparameters,
@@ -115,7 +117,7 @@ def actor_loss_fn(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.T
     return (ent_coef * log_prob_pi - min_q_pi).mean()
 
 
-class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
+class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
     """
     Soft Actor-Critic, original version (SAC v1), with a soft state-value network.
 
@@ -282,6 +284,8 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         check_policy_class(type(self), self.policy_class, (self.policy_base,))
+        self._check_arguments()
+        check_action_space_bounds(self.action_space)
         if self.policy_base is SACV1Policy and issubclass(self.policy_class, DiscreteSACV1Policy):
             # a subclass of SACV1Policy, but its actor and critics need a finite action set
             raise TypeError(
@@ -300,6 +304,24 @@ class SACV1(TemperatureAttributes, OffPolicyAlgorithm):
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
         self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.value_target, ["running_"])
+
+    def _check_arguments(self) -> None:
+        """
+        The constructor's checks, on the attributes. ``_setup_model`` runs them because SB3's ``load`` does not call
+        the constructor: it sets the saved values, then ``custom_objects`` and its keyword arguments, as attributes
+        and calls ``_setup_model``, which would otherwise train with ``gamma=7``.
+        """
+        check_loss_name(self.loss)
+        check_off_policy_hyperparameters(
+            tau=self.tau,
+            gamma=self.gamma,
+            batch_size=self.batch_size,
+            buffer_size=self.buffer_size,
+            learning_starts=self.learning_starts,
+            gradient_steps=self.gradient_steps,
+            target_update_interval=self.target_update_interval,
+            learning_rate=self.learning_rate,
+        )
 
     def _target_entropy_argument(self) -> str | float:
         """``target_entropy`` as the temperature takes it (``"auto"``: :math:`-\\dim(\\mathcal A)`)."""

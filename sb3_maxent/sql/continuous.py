@@ -48,6 +48,25 @@ def importance_sampled_soft_value(q_values: th.Tensor, ent_coef: float, action_d
     return ent_coef * (log_mean_exp + action_dim * math.log(2.0))
 
 
+def check_particle_arguments(value_n_particles: int, svgd_n_particles: int, svgd_update_ratio: float) -> None:
+    """:raises ValueError: naming the first particle argument that is invalid"""
+    if value_n_particles < 1 or svgd_n_particles < 2:
+        raise ValueError(
+            f"value_n_particles must be >= 1 and svgd_n_particles >= 2, got {value_n_particles} and {svgd_n_particles}"
+        )
+    if not math.isfinite(svgd_update_ratio):
+        raise ValueError(
+            f"svgd_update_ratio (the fraction of the particles moved by the Stein direction) must be a finite number "
+            f"in (0, 1), got {svgd_update_ratio}"
+        )
+    n_updated = round(svgd_n_particles * svgd_update_ratio)
+    if not 0 < n_updated < svgd_n_particles:
+        raise ValueError(
+            f"svgd_update_ratio={svgd_update_ratio} must leave at least one fixed and one updated particle "
+            f"out of svgd_n_particles={svgd_n_particles}"
+        )
+
+
 def repeat_observations(obs: PyTorchObs, repeats: int) -> PyTorchObs:
     """Each observation ``repeats`` times in a row (batch_size * repeats, ...), for particles per state."""
     if isinstance(obs, dict):
@@ -149,16 +168,7 @@ class ContinuousSoftQLearning(SoftQLearning):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        if value_n_particles < 1 or svgd_n_particles < 2:
-            raise ValueError(
-                f"value_n_particles must be >= 1 and svgd_n_particles >= 2, got {value_n_particles} and {svgd_n_particles}"
-            )
-        n_updated = round(svgd_n_particles * svgd_update_ratio)
-        if not 0 < n_updated < svgd_n_particles:
-            raise ValueError(
-                f"svgd_update_ratio={svgd_update_ratio} must leave at least one fixed and one updated particle "
-                f"out of svgd_n_particles={svgd_n_particles}"
-            )
+        check_particle_arguments(value_n_particles, svgd_n_particles, svgd_update_ratio)
         super().__init__(
             policy,
             env,
@@ -193,6 +203,10 @@ class ContinuousSoftQLearning(SoftQLearning):
         self.svgd_update_ratio = svgd_update_ratio
         if _init_setup_model:
             self._setup_model()
+
+    def _check_arguments(self) -> None:
+        super()._check_arguments()
+        check_particle_arguments(self.value_n_particles, self.svgd_n_particles, self.svgd_update_ratio)
 
     def _check_temperature(self) -> None:
         if self.temperature.learnable:

@@ -54,6 +54,14 @@ def check_munchausen_parameters(munchausen_coef: float, munchausen_clip: float) 
         )
 
 
+def check_discrete_arguments(loss: str, max_grad_norm: float, munchausen_coef: float, munchausen_clip: float) -> None:
+    """:raises ValueError: naming the first of the discrete implementation's own arguments that is invalid"""
+    check_loss_name(loss)
+    if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
+        raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+    check_munchausen_parameters(munchausen_coef, munchausen_clip)
+
+
 def soft_q_learning_target(
     rewards: th.Tensor,
     dones: th.Tensor,
@@ -220,10 +228,7 @@ class DiscreteSoftQLearning(SoftQLearning):
             target_update_interval=target_update_interval,
             learning_rate=learning_rate,
         )
-        check_loss_name(loss)
-        if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
-            raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
-        check_munchausen_parameters(munchausen_coef, munchausen_clip)
+        check_discrete_arguments(loss, max_grad_norm, munchausen_coef, munchausen_clip)
         super().__init__(
             policy,
             env,
@@ -262,6 +267,10 @@ class DiscreteSoftQLearning(SoftQLearning):
         self.munchausen_clip = munchausen_clip
         if _init_setup_model:
             self._setup_model()
+
+    def _check_arguments(self) -> None:
+        super()._check_arguments()
+        check_discrete_arguments(self.loss, self.max_grad_norm, self.munchausen_coef, self.munchausen_clip)
 
     def _setup_model(self) -> None:
         self._target_entropy_schedule = self._exploration_schedule()

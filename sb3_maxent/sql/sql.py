@@ -20,7 +20,13 @@ from torch import nn
 
 from sb3_maxent.common.action_spaces import action_space_of
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
-from sb3_maxent.common.validation import check_policy_class, user_stacklevel
+from sb3_maxent.common.saving import AtomicSaveMixin
+from sb3_maxent.common.validation import (
+    check_action_space_bounds,
+    check_off_policy_hyperparameters,
+    check_policy_class,
+    user_stacklevel,
+)
 
 SelfSoftQLearning = TypeVar("SelfSoftQLearning", bound="SoftQLearning")
 
@@ -42,7 +48,7 @@ CONTINUOUS_ONLY = {
 }
 
 
-class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
+class SoftQLearning(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
     """
     Soft Q-Learning (SQL): Q-learning on the soft Bellman equation, acting with the energy-based policy
     :math:`\\pi(a|s) \\propto \\exp(Q(s,a)/\\alpha)`, for discrete and continuous actions.
@@ -88,6 +94,8 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         check_policy_class(type(self), self.policy_class, (self.policy_base,))
+        self._check_arguments()
+        check_action_space_bounds(self.action_space)
         # the temperature first: a malformed or unusable ent_coef fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
@@ -109,6 +117,23 @@ class SoftQLearning(TemperatureAttributes, OffPolicyAlgorithm):
                 f"env.step(), i.e. every {self.n_envs} steps",
                 stacklevel=user_stacklevel(),
             )
+
+    def _check_arguments(self) -> None:
+        """
+        The constructor's checks, on the attributes. ``_setup_model`` runs them because SB3's ``load`` does not call
+        the constructor: it sets the saved values, then ``custom_objects`` and its keyword arguments, as attributes
+        and calls ``_setup_model``, which would otherwise train with ``gamma=7``. Implementations add their own.
+        """
+        check_off_policy_hyperparameters(
+            tau=self.tau,
+            gamma=self.gamma,
+            batch_size=self.batch_size,
+            buffer_size=self.buffer_size,
+            learning_starts=self.learning_starts,
+            gradient_steps=self.gradient_steps,
+            target_update_interval=self.target_update_interval,
+            learning_rate=self.learning_rate,
+        )
 
     def _check_temperature(self) -> None:
         """Refuse a temperature the implementation cannot use, before anything else is built."""
