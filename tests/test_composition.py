@@ -70,7 +70,15 @@ def test_composition_is_exact_without_a_future():
     # gamma = 0: Q*_i = r_i, so Q*_C = sum_i w_i r_i = Q_Sigma
     transitions, reward_1, reward_2 = random_mdp(0, 4, 3)
     q_1, q_2 = solve(transitions, reward_1, 0.0, 1.0), solve(transitions, reward_2, 0.0, 1.0)
-    np.testing.assert_allclose(compose_q_values([q_1, q_2], [0.25, 0.75]), 0.25 * reward_1 + 0.75 * reward_2, rtol=1e-15)
+    # two products and a sum: within 2 ulps of the larger term, an absolute bound (a relative one is unbounded where
+    # 0.25 r_1 + 0.75 r_2 cancels; rtol=1e-15 held only while both sides were the very same elementwise operations)
+    scale = np.abs(reward_1).max() + np.abs(reward_2).max()
+    np.testing.assert_allclose(
+        compose_q_values([q_1, q_2], [0.25, 0.75]),
+        0.25 * reward_1 + 0.75 * reward_2,
+        rtol=0,
+        atol=4 * np.finfo(float).eps * scale,
+    )
 
 
 def test_composition_of_identical_tasks_is_the_task_and_its_gap_is_zero():
