@@ -197,14 +197,17 @@ def test_optimize_without_storage_keeps_the_study_in_a_journal_and_resumes(tmp_p
     import optuna
 
     command = [sys.executable, "-m", "sb3_maxent.train", "--algo", "soft_vi", "--env", "FrozenLake-v1", "-f", str(tmp_path)]
-    command += ["-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "2"]
-    for run in range(2):  # the second run is the same command: it adds to the study instead of starting afresh
-        result = subprocess.run([*command, "--seed", str(run)], capture_output=True, text=True, timeout=600, check=False)
-        assert result.returncode == 0, result.stderr[-3000:]
+    command += ["-optimize", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "2", "--seed", "0"]
     journal = tmp_path / "soft_vi" / "optuna" / "FrozenLake-v1.log"
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    study = optuna.load_study(study_name="soft_vi_FrozenLake-v1", storage=storage)
-    assert len(study.trials) == 4
+    # --n-trials counts the study's trials: the same command again runs nothing, a larger count the difference
+    for n_trials, ran in ((2, True), (2, False), (3, True)):
+        result = subprocess.run([*command, "--n-trials", str(n_trials)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ("nothing to run" not in result.stdout) == ran
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        study = optuna.load_study(study_name="soft_vi_FrozenLake-v1", storage=storage)
+        assert len(study.trials) == n_trials
+    assert len({trial.params["ent_coef"] for trial in study.trials}) == 3  # the same --seed, no draw repeated
 
 
 BAD_CONFIG = "Pendulum-v1:\n  policy: MlpPolicy\n"

@@ -9,6 +9,7 @@ What we add is ours only: the temperature (learned or fixed, log scale), the SVG
 parameters (``msql``).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -16,6 +17,8 @@ import optuna
 ENT_COEF_RANGE = (1e-3, 1.0)
 SQL_ENT_COEF_RANGE = (1e-4, 1.0)
 HER_PARAMS = ("n_sampled_goal", "goal_selection_strategy")
+# rl_zoo3's sampler signature: (trial, n_actions, n_envs, additional_args) -> keyword arguments
+Sampler = Callable[[optuna.Trial, int, int, dict], dict[str, Any]]
 
 
 class _TrialWithFixedParams:
@@ -37,6 +40,26 @@ class _TrialWithFixedParams:
             return self._fixed[param] if param in self._fixed else attribute(param, *args, **kwargs)
 
         return suggest
+
+
+def _config_sets_target_entropy(additional_args: dict) -> bool:
+    """Whether the config entry being tuned (``additional_args["hyperparams"]``, see :func:`with_config_entry`) sets
+    an entropy target of its own."""
+    entry = additional_args.get("hyperparams") or {}
+    return entry.get("target_entropy", "auto") != "auto"
+
+
+def with_config_entry(sampler: Sampler, hyperparams: dict[str, Any]) -> Sampler:
+    """
+    The sampler, told the config entry that its draws complete: ``additional_args["hyperparams"]`` (rl_zoo3 passes
+    only HER's settings), so that it does not draw what the entry already decides and the constructor would refuse
+    together with it (DQN's exploration arguments when the entry sets ``target_entropy``).
+    """
+
+    def sample(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+        return sampler(trial, n_actions, n_envs, {**additional_args, "hyperparams": hyperparams})
+
+    return sample
 
 
 def _sample_temperature(trial: optuna.Trial, value_range: tuple[float, float], modes: list[str]) -> dict[str, Any]:
@@ -91,7 +114,8 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
 
     Discrete actions: rl_zoo3's DQN search space. The temperature is learned, its entropy target following the
     epsilon-greedy policy of DQN's ``exploration_fraction`` and ``exploration_final_eps`` (SoftQLearning's meaning of
-    those arguments), or fixed, log-uniform, and then neither is drawn.
+    those arguments), or fixed, log-uniform, and then neither is drawn; nor are they when the config entry sets
+    ``target_entropy`` (``additional_args["hyperparams"]``, :func:`with_config_entry`): its target is kept.
 
     Continuous actions: rl_zoo3's SAC search space, a fixed temperature (the SVGD sampler has no tractable entropy)
     and the particle counts.
@@ -105,8 +129,10 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
         hyperparams.update(_sample_temperature(trial, SQL_ENT_COEF_RANGE, ["fixed"]))
         return hyperparams
     temperature = _sample_temperature(trial, SQL_ENT_COEF_RANGE, ["auto", "fixed"])
-    # a fixed temperature has no entropy target for DQN's exploration arguments to set
-    fixed = {} if temperature["ent_coef"] == "auto" else {"exploration_fraction": 0.0, "exploration_final_eps": 0.0}
+    # DQN's exploration arguments set the entropy target of a learned temperature: a fixed temperature has none to
+    # set, and a config entry that sets target_entropy itself has it already (the constructor refuses both at once)
+    draws_exploration = temperature["ent_coef"] == "auto" and not _config_sets_target_entropy(additional_args)
+    fixed = {} if draws_exploration else {"exploration_fraction": 0.0, "exploration_final_eps": 0.0}
     hyperparams = sample_dqn_params(_TrialWithFixedParams(trial, fixed), n_actions, n_envs, additional_args)  # type: ignore[arg-type]
     for name in fixed:
         del hyperparams[name]

@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -187,15 +187,30 @@ def zoo_experiment_manager_patched() -> Iterator[None]:
     trial id), and when tuning leaves the temperature to the search space: each sampler draws ``ent_coef`` (learned or
     fixed), which a config's temperature callback (``EntropyTargetCallback``, ``EpsilonGreedyEntropyCallback``)
     would refuse or overwrite, so those callbacks are left out of the trials (with a note).
+
+    When tuning (:mod:`sb3_maxent.zoo.tuning`): each trial draws with the seed ``--seed`` + its number
+    (:func:`trial_seeded_sampler`); a trial that a constructor refuses, that diverges or meets NaN is pruned with
+    its reason; and the study runs to its target, resuming after a crash (:func:`run_study_to_target`).
     """
     import rl_zoo3.train
     from rl_zoo3.exp_manager import ExperimentManager
+
+    from sb3_maxent.zoo.tuning import guarded_objective
 
     class MaxEntExperimentManager(ExperimentManager):
         def __init__(self, *args: Any, **kwargs: Any):
             if kwargs.get("trial_id") == 0:
                 kwargs["trial_id"] = TrialIndex(0)
             super().__init__(*args, **kwargs)
+
+        def _create_sampler(self, sampler_method: str) -> Any:
+            return trial_seeded_sampler(self, sampler_method) or super()._create_sampler(sampler_method)
+
+        def objective(self, trial: Any) -> float:
+            return guarded_objective(super().objective)(trial)
+
+        def hyperparameters_optimization(self) -> None:
+            run_study_to_target(self, super().hyperparameters_optimization)
 
         def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> Any:
             if self.optimize_hyperparameters and "callback" in hyperparams:
@@ -213,6 +228,89 @@ def zoo_experiment_manager_patched() -> Iterator[None]:
         yield
     finally:
         rl_zoo3.train.ExperimentManager = ExperimentManager  # type: ignore[misc]
+
+
+def trial_seeded_sampler(manager: Any, sampler_method: str) -> Any:
+    """
+    rl_zoo3's ``random`` and ``tpe`` samplers (its settings), one per trial, seeded with ``--seed`` + the trial's
+    number (:class:`~sb3_maxent.zoo.tuning.TrialSeededSampler`); None for other samplers (left to rl_zoo3).
+    """
+    from sb3_maxent.zoo.tuning import TrialSeededSampler
+
+    if sampler_method not in TrialSeededSampler.METHODS:
+        return None
+    return TrialSeededSampler(sampler_method, manager.seed, manager.n_startup_trials)
+
+
+def run_study_to_target(manager: Any, zoo_optimization: Callable[[], None]) -> None:
+    """
+    Run rl_zoo3's ``hyperparameters_optimization`` (study, report) with the study made resumable:
+
+    - the target is ``--max-total-trials`` when given (rl_zoo3's meaning: trials of the study across all workers),
+      else ``--n-trials``, also counted over the whole study: a rerun after a crash runs the remainder only;
+      finished trials (complete or pruned) count, failed ones (their worker gone or interrupted) are retried;
+    - a journal file damaged by a kill is repaired; a database storage records heartbeats;
+    - the trials of dead workers are failed and retried; SIGTERM and SIGINT fail the running trial (retried on the
+      next run), rl_zoo3 writes its report, and the process exits with 128 + the signal's number;
+    - the sampler is told the config entry, so that it draws nothing the entry refuses;
+    - when no trial completed (all pruned), the report is the CSV of the trials (rl_zoo3 would fail on best_trial).
+    """
+    import optuna
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+
+    from sb3_maxent.zoo.samplers import SAMPLERS, with_config_entry
+    from sb3_maxent.zoo.tuning import (
+        heartbeat_storage,
+        optimize_to_target,
+        recover_interrupted_trials,
+        repair_journal,
+        signals_interrupt,
+    )
+
+    target = manager.max_total_trials if manager.max_total_trials is not None else manager.n_trials
+    if manager.storage is not None and manager.storage.endswith(".log"):
+        repair_journal(manager.storage)
+    studies: list[optuna.Study] = []
+    create_study = optuna.create_study
+
+    def create_resumable_study(*args: Any, storage: Any = None, **kwargs: Any) -> optuna.Study:
+        if isinstance(storage, str):
+            storage = heartbeat_storage(storage)
+        study = create_study(*args, storage=storage, **kwargs)
+        recover_interrupted_trials(study)
+
+        # rl_zoo3 calls study.optimize with its own stopping rule (n_trials more, or MaxTrialsCallback)
+        def optimize(objective: Callable[[optuna.Trial], float], *_: Any, **__: Any) -> None:
+            try:
+                optimize_to_target(study, objective, target, manager.n_jobs)
+            finally:
+                del study.optimize  # type: ignore[method-assign]  # rl_zoo3 pickles the study afterwards
+
+        study.optimize = optimize  # type: ignore[method-assign,assignment]
+        studies.append(study)
+        return study
+
+    sampler = HYPERPARAMS_SAMPLER[manager.algo]
+    if manager.algo in SAMPLERS:
+        HYPERPARAMS_SAMPLER[manager.algo] = with_config_entry(sampler, manager._hyperparams)  # type: ignore[assignment]
+    optuna.create_study = create_resumable_study  # type: ignore[assignment]
+    try:
+        with signals_interrupt() as received:
+            try:
+                zoo_optimization()
+            except ValueError:
+                complete = studies and studies[0].get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+                if not studies or complete:
+                    raise
+                report = os.path.join(manager.log_folder, manager.algo, f"report_{manager.env_name}_{int(time.time())}.csv")
+                os.makedirs(os.path.dirname(report), exist_ok=True)
+                studies[0].trials_dataframe().to_csv(report)
+                print(f"No trial completed (see the pruned_reason of each): no best trial. Trials written to {report}")
+    finally:
+        optuna.create_study = create_study
+        HYPERPARAMS_SAMPLER[manager.algo] = sampler
+    if received:
+        sys.exit(128 + received[0])
 
 
 def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> tuple[float, float]:
@@ -270,8 +368,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             _check_before_training(zoo_argv, zoo_args)
         except ValueError as error:
             sys.exit(f"{program}: error: {error}")
-    if zoo_args.optimize_hyperparameters and zoo_args.storage is not None and not zoo_args.storage.endswith(".log"):
-        create_rdb_schema(zoo_args.storage)
+    storage = _peek_zoo_arguments(zoo_argv).storage
+    if storage is not None and storage.endswith(".log"):
+        from sb3_maxent.zoo.tuning import repair_journal
+
+        repair_journal(storage)  # a worker killed mid-write left it unreadable (also for --trial-id)
+    elif zoo_args.optimize_hyperparameters and storage is not None:
+        create_rdb_schema(storage)
 
     # rl_zoo3.train.train() parses sys.argv itself
     original_argv = sys.argv
