@@ -120,7 +120,6 @@ COMMON_LOAD_ERRORS = [
     ({"gamma": 7}, "gamma must be in [0, 1], got 7"),
     ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
     ({"tau": float("nan")}, "tau must be in [0, 1] (0 freezes the target network, 1 copies it), got nan"),
-    ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0 or a schedule, got -1.0"),
     ({"target_update_interval": 0}, "target_update_interval must be >= 1, got 0"),
     ({"ent_coef": 1e39}, "ent_coef must be finite in float32 (<= 3.4e38), got 1e+39"),
 ]
@@ -177,6 +176,24 @@ def test_values_sb3_accepts_keep_their_meaning_at_load(saved_models, algorithm, 
     assert {name: getattr(model, name) for name in values} == values
     model.learn(8)
     assert model._n_updates == 0
+
+
+@pytest.mark.parametrize("kind", ["box", "discrete"])
+@pytest.mark.parametrize("algorithm", [SACV1, SoftQLearning])
+def test_a_model_loads_to_act_with_learning_rate_0_as_rl_zoo_loads_it(saved_models, algorithm, kind):
+    # rl_zoo3.enjoy loads with custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0}: SB3 accepts it,
+    # and the optimisers then leave the model as saved
+    path = saved_models[algorithm.__name__, kind]
+    model = algorithm.load(path, custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0})
+    assert model.lr_schedule(1.0) == 0.0
+    message = "learning_rate must be a finite number >= 0 (0: loaded to act, not to train) or a schedule, got -1.0"
+    with pytest.raises(ValueError, match=exactly(message)):
+        algorithm.load(path, custom_objects={"learning_rate": -1.0})
+    with pytest.raises(ValueError, match=exactly(message.replace("-1.0", "nan"))):
+        algorithm.load(path, learning_rate=float("nan"))
+    # a new model that would never train is refused, as before
+    with pytest.raises(ValueError, match=exactly("learning_rate must be a finite number > 0 or a schedule, got 0.0")):
+        algorithm("MlpPolicy", make_env(kind), learning_rate=0.0, policy_kwargs=small())
 
 
 # 3. atomic saves -----------------------------------------------------------------------------------------------

@@ -96,11 +96,15 @@ def check_off_policy_hyperparameters(
     gradient_steps: int,
     target_update_interval: int,
     learning_rate: object,
+    loading: bool = False,
 ) -> None:
     """
     Validate the hyperparameters that SB3 itself accepts without checking, accepting every value SB3 gives a
     meaning: ``tau=0`` freezes the target network, ``gradient_steps=0`` collects experience without training.
 
+    :param loading: the values a loaded model ends up with (saved, then ``custom_objects`` and keyword arguments of
+        ``load``), where ``learning_rate=0`` is also accepted: SB3's and rl-zoo's way to load a model to act
+        (``custom_objects={"learning_rate": 0.0}``, as ``rl_zoo3.enjoy`` does), whose optimisers then leave it as saved
     :raises ValueError: naming the first invalid argument
     """
     if not 0.0 <= tau <= 1.0:
@@ -120,8 +124,14 @@ def check_off_policy_hyperparameters(
         )
     if target_update_interval < 1:
         raise ValueError(f"target_update_interval must be >= 1, got {target_update_interval}")
-    if isinstance(learning_rate, (int, float)) and not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0 or a schedule, got {learning_rate}")
+    if isinstance(learning_rate, (int, float)):
+        if loading and not (math.isfinite(learning_rate) and learning_rate >= 0):
+            raise ValueError(
+                "learning_rate must be a finite number >= 0 (0: loaded to act, not to train) or a schedule, "
+                f"got {learning_rate}"
+            )
+        if not loading and not (math.isfinite(learning_rate) and learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0 or a schedule, got {learning_rate}")
 
 
 def check_action_space_bounds(action_space: Any) -> None:

@@ -309,7 +309,8 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         """
         The constructor's checks, on the attributes. ``_setup_model`` runs them because SB3's ``load`` does not call
         the constructor: it sets the saved values, then ``custom_objects`` and its keyword arguments, as attributes
-        and calls ``_setup_model``, which would otherwise train with ``gamma=7``.
+        and calls ``_setup_model``, which would otherwise train with ``gamma=7``. (The constructor has checked its
+        arguments already, ``learning_rate=0`` included, which only ``load`` accepts.)
         """
         check_loss_name(self.loss)
         check_off_policy_hyperparameters(
@@ -321,6 +322,7 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
             gradient_steps=self.gradient_steps,
             target_update_interval=self.target_update_interval,
             learning_rate=self.learning_rate,
+            loading=True,
         )
 
     def _target_entropy_argument(self) -> str | float:

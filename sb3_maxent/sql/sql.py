@@ -122,7 +122,8 @@ class SoftQLearning(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         """
         The constructor's checks, on the attributes. ``_setup_model`` runs them because SB3's ``load`` does not call
         the constructor: it sets the saved values, then ``custom_objects`` and its keyword arguments, as attributes
-        and calls ``_setup_model``, which would otherwise train with ``gamma=7``. Implementations add their own.
+        and calls ``_setup_model``, which would otherwise train with ``gamma=7``. (The constructor has checked its
+        arguments already, ``learning_rate=0`` included, which only ``load`` accepts.) Implementations add their own.
         """
         check_off_policy_hyperparameters(
             tau=self.tau,
@@ -133,6 +134,7 @@ class SoftQLearning(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
             gradient_steps=self.gradient_steps,
             target_update_interval=self.target_update_interval,
             learning_rate=self.learning_rate,
+            loading=True,
         )
 
     def _check_temperature(self) -> None:
