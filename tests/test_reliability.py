@@ -64,6 +64,15 @@ def test_an_entropy_callback_refuses_a_second_model_and_leaves_its_temperature_a
     first.learn(20, callback=callback, reset_num_timesteps=False)
 
 
+def test_an_epsilon_greedy_callback_names_the_second_model_before_its_action_space():
+    from sb3_maxent import EpsilonGreedyEntropyCallback
+
+    callback = EpsilonGreedyEntropyCallback()
+    callback.init_callback(SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.1, policy_kwargs=small()))
+    with pytest.raises(ValueError, match=r"^this EpsilonGreedyEntropyCallback already drives the temperature of another"):
+        callback.init_callback(SACV1("MlpPolicy", IdentityEnvBox(-1, 1), ent_coef=0.1, policy_kwargs=small()))
+
+
 def test_an_entropy_callback_refused_by_a_model_binds_to_none():
     callback = EntropyTargetCallback()
     with pytest.raises(ValueError, match="already learns its ent_coef"):

@@ -72,7 +72,8 @@ class EntropyTargetCallback(BaseCallback):
     takes as many dual steps as the phase took gradient steps, each on a fresh replay batch with actions
     sampled from the current policy, and writes :math:`\\alpha` into the tensor the algorithm trains with
     (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
-    :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments.
+    :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments. One callback drives one
+    model: the first it is used with, which may ``learn()`` with it again; another model is refused.
 
     :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions, the
         entropy of SB3 DQN's final epsilon-greedy policy for ``Discrete``, as the algorithms), a float (checked
@@ -110,7 +111,7 @@ class EntropyTargetCallback(BaseCallback):
         self.temperature: Temperature | None = None
         self._pending_state: dict[str, Any] | None = None
         self._n_updates_seen = 0
-        # the model whose temperature this callback drives (see _bind)
+        # the model whose temperature this callback drives (see _check_bound_model)
         self._bound_model: Any = None
 
     # set-up ---------------------------------------------------------------------------------------
@@ -363,6 +364,7 @@ class EpsilonGreedyEntropyCallback(EntropyTargetCallback):
         self.max_fraction = max_fraction
 
     def _init_callback(self) -> None:
+        self._check_bound_model()
         action_space = self.model.action_space
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(
