@@ -1,9 +1,11 @@
 """Several tuning workers on one Optuna study in a real PostgreSQL server, as on several machines."""
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -27,12 +29,14 @@ def postgres_url():
         pytest.skip(f"no PostgreSQL server could be started here: {error}")
 
 
-def tuning_worker(folder, storage: str, seed: int) -> subprocess.Popen:
+def tuning_worker(folder, storage: str, seed: int, study_name: str = "two_workers") -> subprocess.Popen:
     command = [sys.executable, "-m", "sb3_maxent.train", "--algo", "soft_vi", "--env", "Taxi-v4", "-f", str(folder)]
     command += ["-optimize", "--max-total-trials", "4", "-n", "3000", "--n-evaluations", "2", "--eval-episodes", "2"]
-    command += ["--sampler", "random", "--pruner", "none", "--storage", storage, "--study-name", "two_workers"]
+    command += ["--sampler", "random", "--pruner", "none", "--storage", storage, "--study-name", study_name]
     command += ["--seed", str(seed)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a heartbeat every second: a worker that dies is noticed within seconds (defaults: 60 s, grace 180 s)
+    env = {**os.environ, "SB3_MAXENT_HEARTBEAT_INTERVAL": "1", "SB3_MAXENT_HEARTBEAT_GRACE_PERIOD": "3"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def trials_run_by(log: str) -> set[int]:
@@ -60,3 +64,45 @@ def test_two_workers_share_one_study_and_respect_max_total_trials(tmp_path, post
     assert all(per_worker), f"a worker ran no trial: {per_worker}"
     assert per_worker[0].isdisjoint(per_worker[1])
     assert per_worker[0] | per_worker[1] == {trial.number for trial in study.trials}  # nothing lost
+
+
+def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_study(tmp_path, postgres_url):
+    """
+    Two workers with the same command (same --seed); one is killed (SIGKILL) in the middle of a trial: the other
+    fails that trial, runs it again with its parameters, and finishes the study: 4 finished trials, none RUNNING,
+    none lost, no parameters drawn twice.
+    """
+    import optuna
+    from optuna.storages import RetryFailedTrialCallback
+    from optuna.trial import TrialState
+
+    victim, survivor = (tuning_worker(tmp_path / f"worker{i}", postgres_url, 1, "one_killed") for i in range(2))
+    deadline = time.monotonic() + 300
+    killed = None
+    while killed is None and time.monotonic() < deadline:
+        assert victim.poll() is None and survivor.poll() is None, "a worker ended before the kill"
+        with contextlib.suppress(KeyError):  # the study is not created yet
+            study = optuna.load_study(study_name="one_killed", storage=postgres_url)
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if trial.user_attrs.get("worker", {}).get("pid") == victim.pid:
+                    victim.kill()
+                    killed = trial.number
+                    break
+        time.sleep(0.05)
+    assert killed is not None, "the victim ran no trial"
+    victim.wait(timeout=60)
+    finished_before = {t.number: t.params for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))}
+    _, stderr = survivor.communicate(timeout=900)
+    assert survivor.returncode == 0, stderr[-3000:]
+
+    study = optuna.load_study(study_name="one_killed", storage=postgres_url)
+    states = [trial.state for trial in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4, states
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert study.trials[killed].state == TrialState.FAIL
+    for number, params in finished_before.items():
+        assert study.trials[number].params == params
+    (retry,) = [t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == killed]
+    assert retry.state == TrialState.COMPLETE and study.trials[killed].params.items() <= retry.params.items()
+    drawn = [repr(sorted(t.params.items())) for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) is None]
+    assert len(drawn) == len(set(drawn))  # the same --seed on both workers, yet no draw repeated
