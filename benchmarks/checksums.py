@@ -23,6 +23,8 @@ import numpy as np
 import torch as th
 import yaml
 
+from sb3_maxent.zoo.yaml_files import DataLoader
+
 STEPS = 400
 LEARNING_STARTS = 100
 
@@ -48,7 +50,7 @@ RUNS: list[tuple[str, str, dict[str, Any]]] = [
 def zoo_entry(algo: str, env_id: str) -> dict[str, Any]:
     from sb3_maxent.zoo import config_path
 
-    entry = dict(yaml.load(config_path(algo).read_text(), Loader=yaml.UnsafeLoader)[env_id])
+    entry = dict(yaml.load(config_path(algo).read_text(), Loader=DataLoader)[env_id])
     entry.pop("n_timesteps", None)
     if isinstance(entry.get("policy_kwargs"), str):
         entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo stores them as Python source

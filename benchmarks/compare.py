@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sb3_maxent.zoo.yaml_files import DataLoader
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -70,7 +72,7 @@ class RunResult:
 
 
 def zoo_entry(config_file: Path, env_id: str) -> dict[str, Any]:
-    configs = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    configs = yaml.load(config_file.read_text(), Loader=DataLoader)
     entry = dict(configs.get(env_id, configs.get("default", {})))
     entry.pop("n_timesteps", None)
     if isinstance(entry.get("policy_kwargs"), str):

@@ -18,6 +18,7 @@ import yaml
 from sb3_maxent import SoftQLearning
 from sb3_maxent.envs.multigoal import MultiGoalEnv
 from sb3_maxent.zoo import config_path
+from sb3_maxent.zoo.yaml_files import DataLoader
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "sql_multigoal.png"
 
@@ -29,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    config = dict(yaml.load(config_path("sql").read_text(), Loader=yaml.UnsafeLoader)["MultiGoal-v0"])
+    config = dict(yaml.load(config_path("sql").read_text(), Loader=DataLoader)["MultiGoal-v0"])
     n_timesteps = int(config.pop("n_timesteps"))
     policy = config.pop("policy")
     config["policy_kwargs"] = eval(config["policy_kwargs"])  # rl-zoo stores them as Python source

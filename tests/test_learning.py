@@ -24,8 +24,9 @@ def test_discrete_sql_solves_cartpole_at_its_entropy_target():
 
     from sb3_maxent import SoftQLearning
     from sb3_maxent.zoo import config_path
+    from sb3_maxent.zoo.yaml_files import DataLoader
 
-    entry = yaml.load(config_path("sql").read_text(), Loader=yaml.UnsafeLoader)["CartPole-v1"]
+    entry = yaml.load(config_path("sql").read_text(), Loader=DataLoader)["CartPole-v1"]
     kwargs = {key: value for key, value in entry.items() if key not in ("n_timesteps", "policy")}
     kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])
     model = SoftQLearning("MlpPolicy", "CartPole-v1", seed=0, **kwargs)

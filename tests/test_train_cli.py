@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sb3_maxent.zoo import ALGORITHMS, config_path, register_algorithms
+from sb3_maxent.zoo.yaml_files import DataLoader
 
 rl_zoo3 = pytest.importorskip("rl_zoo3")
 
@@ -24,7 +25,7 @@ def test_registration_is_idempotent():
 
 def test_bundled_config_exists_for_every_algorithm():
     for name in ALGORITHMS:
-        hyperparams = yaml.load(config_path(name).read_text(), Loader=yaml.UnsafeLoader)
+        hyperparams = yaml.load(config_path(name).read_text(), Loader=DataLoader)
         assert all("n_timesteps" in entry for entry in hyperparams.values())
 
 
@@ -79,7 +80,7 @@ def test_train_then_evaluate(tmp_path, monkeypatch):
     assert (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
     # the bundled config was used (its learning rate, not rl_zoo3's SAC default)
     saved_config = yaml.load(
-        (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader
+        (tmp_path / "sacv1" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text(), Loader=DataLoader
     )
     assert dict(saved_config)["learning_rate"] == 1e-3
     assert_plot_train_draws_the_run(tmp_path, monkeypatch)
@@ -189,7 +190,7 @@ def test_optimize_on_a_journal_file_then_train_trial_zero(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Loading from Optuna study" in result.stdout
     (config_file,) = (tmp_path / "soft_vi").glob("FrozenLake-v1_*/FrozenLake-v1/config.yml")  # the trained run
-    saved = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    saved = yaml.load(config_file.read_text(), Loader=DataLoader)
     assert dict(saved)["ent_coef"] == pytest.approx(study.trials[0].params["ent_coef"])
 
 

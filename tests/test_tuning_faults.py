@@ -330,3 +330,47 @@ def test_the_command_repairs_a_torn_journal(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Optuna journal {journal} was damaged" in result.stderr
     assert sum(trial.state in FINISHED for trial in journal_study(journal, "soft_vi_FrozenLake-v1").trials) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 5. YAML files are read as data
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".yml", ".yaml"])
+def test_a_python_tag_in_a_config_is_refused_naming_the_file_and_never_run(tmp_path, suffix):
+    from sb3_maxent.zoo.train import main
+
+    marker = tmp_path / "ran"
+    config = tmp_path / f"evil{suffix}"
+    config.write_text(f"FrozenLake-v1:\n  n_timesteps: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(SystemExit, match=rf"{config}, line 2: the tag !!python/object/apply:os.system builds a Python"):
+        main(["--algo", "soft_vi", "--env", "FrozenLake-v1", "-conf", str(config), "-f", str(tmp_path), "-optimize"])
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".yml", ".yaml"])
+def test_yml_and_yaml_configs_both_work(tmp_path, suffix):
+    from sb3_maxent.zoo.train import main
+
+    config = tmp_path / f"soft_vi{suffix}"
+    config.write_text(config_path("soft_vi").read_text())
+    main(["--algo", "soft_vi", "--env", "FrozenLake-v1", "-conf", str(config), "-f", str(tmp_path), "-n", "200"])
+    (saved,) = (tmp_path / "soft_vi").glob("FrozenLake-v1_*/FrozenLake-v1/config.yml")
+    from sb3_maxent.zoo.yaml_files import load_yaml
+
+    assert dict(load_yaml(saved))["ent_coef"] == pytest.approx(1e-3)  # rl_zoo3's OrderedDict, read as data
+
+
+def test_rl_zoo3s_saved_files_are_read_as_data():
+    from collections import OrderedDict
+
+    from sb3_maxent.zoo.yaml_files import DataLoader, UnsafeYamlError, rl_zoo3_reads_yaml_as_data
+
+    saved = yaml.dump(OrderedDict([("env", "Pendulum-v1"), ("train_freq", (1, "step")), ("gamma", 0.99)]))
+    assert yaml.load(saved, Loader=DataLoader) == OrderedDict(
+        [("env", "Pendulum-v1"), ("train_freq", (1, "step")), ("gamma", 0.99)]
+    )
+    with rl_zoo3_reads_yaml_as_data(), pytest.raises(UnsafeYamlError):  # rl_zoo3's own call, inside our commands
+        yaml.load("!!python/object/apply:os.getcwd []", Loader=yaml.UnsafeLoader)
+    assert yaml.UnsafeLoader is not DataLoader

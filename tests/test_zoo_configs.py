@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from sb3_maxent.zoo import ALGORITHMS, config_path, register_algorithms
+from sb3_maxent.zoo.yaml_files import DataLoader
 
 rl_zoo3 = pytest.importorskip("rl_zoo3")
 from rl_zoo3.utils import get_callback_list  # noqa: E402
@@ -12,7 +13,7 @@ from rl_zoo3.utils import get_callback_list  # noqa: E402
 
 def config_entries():
     for algo in ALGORITHMS:
-        for env_id, entry in yaml.load(config_path(algo).read_text(), Loader=yaml.UnsafeLoader).items():
+        for env_id, entry in yaml.load(config_path(algo).read_text(), Loader=DataLoader).items():
             if env_id != "default":
                 yield pytest.param(algo, env_id, dict(entry), id=f"{algo}-{env_id}")
 
@@ -56,8 +57,8 @@ def test_discrete_sql_explores_as_much_as_the_tuned_dqn(env_id):
 
     from sb3_maxent import epsilon_greedy_entropy
 
-    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
-    sql = yaml.load(config_path("sql").read_text(), Loader=yaml.UnsafeLoader)
+    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=DataLoader)
+    sql = yaml.load(config_path("sql").read_text(), Loader=DataLoader)
     n_actions = {"CartPole-v1": 2, "MountainCar-v0": 3, "LunarLander-v3": 4, "Acrobot-v1": 3}[env_id]
     assert sql[env_id]["ent_coef"] == "auto"
     assert sql[env_id]["loss"] == "huber"  # DQN's loss
@@ -75,8 +76,8 @@ def test_discrete_sacv1_runs_on_the_tuned_dqn_budget_with_one_critic(env_id, n_a
 
     from sb3_maxent import epsilon_greedy_entropy
 
-    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
-    sacv1 = yaml.load(config_path("sacv1").read_text(), Loader=yaml.UnsafeLoader)[env_id]
+    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=DataLoader)
+    sacv1 = yaml.load(config_path("sacv1").read_text(), Loader=DataLoader)[env_id]
     budget = ("n_timesteps", "learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "train_freq")
     assert {key: sacv1[key] for key in (*budget, "gradient_steps")} == {
         key: dqn[env_id][key] for key in (*budget, "gradient_steps")
@@ -92,7 +93,7 @@ def test_msql_explores_along_the_tuned_dqns_schedule_on_lunar_lander():
     """msql.yml's LunarLander-v3 entry: DQN's exploration arguments, which schedule the entropy target."""
     from pathlib import Path
 
-    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=yaml.UnsafeLoader)
+    dqn = yaml.load((Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml").read_text(), Loader=DataLoader)
     dqn, msql = dqn["LunarLander-v3"], yaml.safe_load(config_path("msql").read_text())["LunarLander-v3"]  # as rl_zoo3
     exploration = {key: value for key, value in dqn.items() if key.startswith("exploration_")}
     assert exploration and {key: msql[key] for key in exploration} == exploration

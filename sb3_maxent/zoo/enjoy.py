@@ -15,6 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from sb3_maxent.zoo.register import ALGORITHMS, register_algorithms
+from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data
 
 
 class LoadWithoutReplayBuffer:
@@ -45,7 +46,7 @@ def replay_buffers_not_allocated() -> Iterator[None]:
 def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None = None) -> None:
     """
     Run an rl_zoo3 script that loads a trained model (``enjoy``, ``record_video``) with our algorithms
-    registered and loaded without their replay buffer.
+    registered and loaded without their replay buffer, and the run's saved YAML files read as data.
 
     :param argv: the script's arguments (default: this process's command line)
     """
@@ -54,7 +55,7 @@ def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None 
     if argv is not None:
         sys.argv = [original_argv[0], *argv]
     try:
-        with replay_buffers_not_allocated():
+        with replay_buffers_not_allocated(), rl_zoo3_reads_yaml_as_data():
             script()
     finally:
         sys.argv = original_argv

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import yaml
 from gymnasium import spaces
 
 from sb3_maxent.zoo.register import ACTION_SPACES, ALGORITHMS
+from sb3_maxent.zoo.yaml_files import load_yaml
 
 
 def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int) -> None:
@@ -19,13 +19,13 @@ def check_config_entry(algo: str, env_id: str, conf_file: str, n_timesteps: int)
     :param conf_file: an rl-zoo YAML file (other config forms, Python files and modules, are left to rl_zoo3)
     :param n_timesteps: the ``-n`` flag (rl_zoo3 needs ``n_timesteps`` in the entry only when ``-n`` is not given)
     :raises ValueError: if the file has no entry for ``env_id`` (nor a ``default`` one) or the entry lacks
-        ``n_timesteps``
+        ``n_timesteps``; :class:`~sb3_maxent.zoo.yaml_files.UnsafeYamlError` if it holds a Python tag
     """
     if not conf_file.endswith((".yml", ".yaml")):
         return
     if not Path(conf_file).is_file():
         raise ValueError(f"-conf {conf_file}: no such file")
-    hyperparams = yaml.load(Path(conf_file).read_text(), Loader=yaml.UnsafeLoader) or {}
+    hyperparams = load_yaml(conf_file) or {}  # as data: a Python tag is refused (UnsafeYamlError, a ValueError)
     entry_name = env_id if env_id in hyperparams else "default"
     if entry_name not in hyperparams:
         raise ValueError(f"{conf_file} has no entry for {env_id} (nor a `default` entry) for --algo {algo}")

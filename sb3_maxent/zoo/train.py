@@ -326,7 +326,10 @@ def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> t
     # rl_zoo3 names folders after huggingface_sb3's EnvironmentName (a str with a .gym_id)
     env_name = EnvironmentName(zoo_args.env)
     _, model_path, log_path = get_model_path(0, zoo_args.log_folder, zoo_args.algo, env_name)
-    hyperparams, maybe_stats_path = get_saved_hyperparams(os.path.join(log_path, env_name), test_mode=True)
+    from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data
+
+    with rl_zoo3_reads_yaml_as_data():
+        hyperparams, maybe_stats_path = get_saved_hyperparams(os.path.join(log_path, env_name), test_mode=True)
     env = create_test_env(
         env_name.gym_id,
         n_envs=1,
