@@ -26,14 +26,33 @@ def soft_value(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
     return max_q + alpha * th.logsumexp((q_values - max_q) / alpha, dim=-1, keepdim=True)
 
 
+def logits(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
+    """
+    :math:`Q(s,\\cdot)/\\alpha`, the logits of the Boltzmann policy, shape (batch_size, n_actions); needs
+    :math:`\\alpha > 0`.
+
+    At a tiny :math:`\\alpha` the division overflows (:math:`|Q|/\\alpha` beyond the float's range gives
+    :math:`\\pm\\infty` for every action, and the policy is lost). Such rows are shifted by their maximum first,
+    :math:`(Q - \\max_a Q)/\\alpha`: the same policy, with the best action at 0 and the others below it (down to
+    :math:`-\\infty`, probability 0). Other rows are the plain division, bit for bit.
+    """
+    scaled = q_values / ent_coef
+    shifted = (q_values - q_values.max(dim=-1, keepdim=True).values) / ent_coef
+    return th.where(th.isfinite(scaled).all(dim=-1, keepdim=True), scaled, shifted)
+
+
 def log_probs(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
     """:math:`\\log\\pi(a|s) = (Q(s,a) - V(s))/\\alpha`, shape (batch_size, n_actions); needs :math:`\\alpha > 0`."""
-    return th.log_softmax(q_values / ent_coef, dim=1)
+    return th.log_softmax(logits(q_values, ent_coef), dim=1)
 
 
 def entropy_of_log_probs(log_probabilities: th.Tensor) -> th.Tensor:
-    """:math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` from :math:`\\log\\pi`, shape (batch_size,)."""
-    return -(log_probabilities.exp() * log_probabilities).sum(dim=1)
+    """
+    :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` from :math:`\\log\\pi`, shape (batch_size,); an action of
+    probability 0 (:math:`\\log\\pi = -\\infty`) adds 0, its limit.
+    """
+    probabilities = log_probabilities.exp()
+    return -th.where(probabilities > 0, probabilities * log_probabilities, 0.0).sum(dim=1)
 
 
 def entropy(q_values: th.Tensor, ent_coef: float) -> th.Tensor:

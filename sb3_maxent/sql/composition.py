@@ -30,6 +30,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import PyTorchObs
 
+from sb3_maxent.common import boltzmann
 from sb3_maxent.sql.continuous import ContinuousSoftQLearning
 from sb3_maxent.sql.sql import SoftQLearning
 
@@ -136,7 +137,7 @@ class ComposedSoftQPolicy:
         policy = self.models[0].policy
         obs, vectorized = policy.obs_to_tensor(observation)
         if isinstance(self.action_space, spaces.Discrete):
-            logits = self.q_values(obs) / self.ent_coef
+            logits = boltzmann.logits(self.q_values(obs), self.ent_coef)
             choice = logits.argmax(dim=1) if deterministic else th.distributions.Categorical(logits=logits).sample()
             actions = choice.cpu().numpy()
         else:
@@ -150,7 +151,7 @@ class ComposedSoftQPolicy:
         shape = tuple(self.action_space.shape or ())
         action_dim = int(np.prod(shape))
         particles = 2.0 * th.rand(batch_size, self.n_particles, action_dim, device=self.models[0].device) - 1.0
-        logits = self.q_values(obs, particles) / self.ent_coef
+        logits = boltzmann.logits(self.q_values(obs, particles), self.ent_coef)
         index = logits.argmax(dim=1) if deterministic else th.distributions.Categorical(logits=logits).sample()
         squashed = particles[th.arange(batch_size), index].cpu().numpy()
         return self.models[0].policy.unscale_action(squashed).reshape((batch_size, *shape))

@@ -60,7 +60,7 @@ class SoftQPolicy(DQNPolicy):
         ent_coef = self.temperature.value()
         if ent_coef.item() == 0:
             return q_values.argmax(dim=1).reshape(-1)
-        return boltzmann.gumbel_max_sample(q_values / ent_coef)
+        return boltzmann.gumbel_max_sample(boltzmann.logits(q_values, ent_coef))
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         # version 0.1 kept a copy of alpha in a buffer named ent_coef; alpha now lives in the algorithm's temperature
