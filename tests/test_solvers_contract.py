@@ -26,7 +26,7 @@ from sb3_maxent.tabular import (
     soft_value_iteration,
     solvers,
 )
-from sb3_maxent.tabular.solvers import _eisenstat_walker
+from sb3_maxent.tabular.solvers import _eisenstat_walker, relative_resolution
 
 
 def one_state_loop(reward):
@@ -323,12 +323,18 @@ def test_policy_iteration_evaluates_each_policy_to_a_hundredth_of_tol():
 
 
 def test_hard_policy_iteration_stops_when_the_greedy_policy_repeats():
-    # rewards of order 1e9 at gamma = 0.99: values near 1e11, whose rounding (3e-5) keeps the residual above
-    # tol = 1e-8 for ever; at zero temperature the iteration stops once the greedy policy is stable
+    # rewards of order 1e9 at gamma = 0.99: values near 1e11, whose rounding (ulp 1.5e-5) keeps the residual above
+    # tol = 1e-8 for ever; the iteration stops at float64's resolution of the residual instead (relative_resolution),
+    # when the greedy policy has become stable
     mdp, gamma = TabularMDP.random(20, 3, seed=0, reward_scale=1e9), 0.99
-    with pytest.warns(ConvergenceWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         result = soft_policy_iteration(mdp, gamma, 0.0, max_iter=50, keep_history=True)
-    assert result.iterations == len(result.history) == 3 and not result.converged
+    assert result.iterations == len(result.history) == 3 and result.converged
+    assert 1e-8 < result.residual <= result.tolerance
+    resolution = relative_resolution(mdp.transitions, mdp.n_actions)
+    offset = float(np.max(np.abs(mdp.rewards)))
+    assert result.tolerance == 2 * resolution * float(np.max(np.abs(result.values))) + 2 * resolution * offset
     greedy = [soft_greedy_policy(q_values, 0.0) > 0 for q_values in result.history]
     assert not np.array_equal(greedy[0], greedy[1]) and np.array_equal(greedy[1], greedy[2])
     # the policy evaluated last is optimal: Q is hard value iteration's Q* to rounding
@@ -412,8 +418,10 @@ def test_newton_replaces_a_blowing_up_step_by_a_value_iteration_step():
 def test_newton_reports_an_overflow_like_value_iteration():
     # alpha log 2 + r overflows from the start: every solver names the sweep and gamma
     mdp = TabularMDP.from_arrays(np.ones((1, 2, 1)), np.full((1, 2), 1.5e308))
+    # (Newton solves at unit scale and overflows scaling the values back: its residual is inf, not nan)
     message = (
-        r"^the soft Bellman iteration overflowed float64 at sweep 1 \(residual nan\) with gamma = 0\.5: the rewards, or "
+        r"^the soft Bellman iteration overflowed float64 at sweep 1 \(residual (nan|inf)\) with gamma = 0\.5: the "
+        r"rewards, or "
         r"the values \(up to \(max\|r\| \+ alpha log\|A\|\) / \(1 - gamma\)\), are too large to represent; rescale the "
         r"rewards$"
     )
@@ -520,22 +528,37 @@ def test_eisenstat_walker_forcing_term_choice_2(previous_eta, norm, previous_nor
 
 
 def test_policy_iteration_stops_at_the_default_max_iter_of_1000():
-    # tol = 0 is never met here (the residual stays at rounding level, 4e-16): the default cap ends the loop
+    assert inspect.signature(soft_policy_iteration).parameters["max_iter"].default == 1000
+
+
+def test_policy_iteration_with_tol_zero_stops_at_float64_resolution():
+    # tol = 0 is never met (the residual stays at rounding level, 4e-16): it used to run the 1000 steps and warn;
+    # it now stops once the residual is within float64's resolution of it (relative_resolution)
     mdp = TabularMDP.random(3, 2, n_successors=2, seed=0)
-    with pytest.warns(ConvergenceWarning, match=r"^soft policy iteration stopped at max_iter=1000 with residual \S+ > tol=0$"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         result = soft_policy_iteration(mdp, 0.9, 0.5, tol=0.0)
-    assert result.iterations == 1000 and 0.0 < result.residual < 1e-14
+    assert result.converged and result.iterations < 10 and 0.0 < result.residual <= result.tolerance < 1e-13
 
 
-def test_hard_policy_iteration_says_it_stopped_on_a_stable_policy_not_at_max_iter():
-    # ent_coef = 0: after 4 steps the greedy policy is stable; tol = 1e-20 is below what rounding allows
+def test_hard_policy_iteration_says_it_stopped_on_a_stable_policy_not_at_max_iter(monkeypatch):
+    # ent_coef = 0 with an evaluation off by 1e-3 in one state: after 4 steps the greedy policy is stable but the
+    # residual stays near 1e-3 > tol, so the solver stops and says why
     mdp = TabularMDP.random(20, 3, seed=0)
+    exact_evaluation = solvers.soft_policy_evaluation
+
+    def inexact_evaluation(*args, **kwargs):
+        evaluated = exact_evaluation(*args, **kwargs)
+        evaluated.q_values[0] += 1e-3
+        return evaluated
+
+    monkeypatch.setattr(solvers, "soft_policy_evaluation", inexact_evaluation)
     with pytest.warns(ConvergenceWarning) as record:
-        result = soft_policy_iteration(mdp, 0.9, 0.0, tol=1e-20)
+        result = soft_policy_iteration(mdp, 0.9, 0.0, tol=1e-8)
     assert [str(warning.message) for warning in record] == [
-        f"hard policy iteration (ent_coef=0) stopped after 4 steps on a stable greedy policy with residual "
-        f"{result.residual:.3g} > tol=1e-20: more steps would not change the policy, so the residual is the accuracy "
-        "of its evaluation ('direct')"
+        f"hard policy iteration (ent_coef=0) stopped after {result.iterations} steps on a stable greedy policy with "
+        f"residual {result.residual:.3g} > tol=1e-08: more steps would not change the policy, so the residual is the "
+        "accuracy of its evaluation ('direct')"
     ]
     assert record[0].filename == __file__ and result.iterations == 4 and not result.converged
 

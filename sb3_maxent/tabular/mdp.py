@@ -261,8 +261,22 @@ def _state_graph(transitions: sp.csr_matrix, n_states: int) -> sp.csr_matrix:
     return (aggregate @ transitions).tocsr()
 
 
+# below this chance of a row without a repeated state, _distinct_random_columns stops redrawing rows
+MIN_DISTINCT_PROBABILITY = 0.01
+
+
 def _distinct_random_columns(rng: np.random.Generator, n_rows: int, n_states: int, k: int) -> NDArray[np.int64]:
     """``k`` distinct states per row, without materialising anything of size S x S."""
+    # a row of k draws has no repeat with probability prod_i (1 - i / S); redrawing rows with a repeat then takes
+    # 1 / p rounds, which never ends for k near S (40 of 40: p = 1e-16): there, k smallest of S random keys per row,
+    # in blocks of rows (memory of about 2^22 keys)
+    if float(np.prod(1.0 - np.arange(k) / n_states)) < MIN_DISTINCT_PROBABILITY:
+        columns = np.empty((n_rows, k), dtype=np.int64)
+        block = max(1, (1 << 22) // n_states)
+        for start in range(0, n_rows, block):
+            keys = rng.random((min(block, n_rows - start), n_states))
+            columns[start : start + block] = np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1)
+        return columns
     columns = rng.integers(0, n_states, size=(n_rows, k))
     columns.sort(axis=1)
     duplicated = np.zeros(n_rows, dtype=bool)

@@ -40,6 +40,54 @@ EvaluationMethod = Literal["direct", "gmres", "iterative"]
 SAFEGUARD_GROWTH = 1e6
 
 
+# float64's unit roundoff u = 2^-53
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
+
+
+def relative_resolution(transitions: sp.csr_matrix, n_actions: int) -> float:
+    r"""
+    :math:`\rho`: the relative accuracy to which float64 can evaluate a soft Bellman residual, so that no stopping
+    rule below :math:`\rho\,(\max|V| + \max|r| + \alpha)` is ever sure to fire.
+
+    Error analysis of one backup :math:`\mathcal{T}Q = r + \gamma P V(Q)` (to first order in :math:`u = 2^{-53}`;
+    Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, sections 2.2 and 3.1), with :math:`k` the most
+    stored entries of a row of :math:`P` (rows sum to at most 1) and :math:`A` the number of actions:
+
+    * :math:`V(Q) = \max_a Q + \alpha\log\sum_a e^{(Q - \max_a Q)/\alpha}`: the sum of :math:`A` terms in
+      (0, 1], each with a rounded exponential, and its logarithm are off by at most :math:`(A + 2)u` (times
+      :math:`\alpha`); adding :math:`\max_a Q` rounds by :math:`u|V|`;
+    * :math:`PV`: a recursive sum of :math:`k` products, off by at most :math:`k u \max|V|`;
+    * :math:`\gamma\,\cdot` and :math:`+\,r`: :math:`2u(\max|r| + \max|V|)`.
+
+    So :math:`|\mathrm{fl}(\mathcal{T}Q) - \mathcal{T}Q| \le (k + A + 5)\,u\,(\max|V| + \max|r| + \alpha)`,
+    and even the float nearest :math:`Q^*` has a computed residual up to that size (plus :math:`(1 + \gamma)u|Q^*|`,
+    within the bound's slack): below it the residual is rounding noise, and an absolute ``tol`` under it may never
+    be reached (values of 1e8 have an ulp of 1.5e-8: ``tol=1e-8`` at a reward scale of 1e6, or any ``tol`` at
+    :math:`\alpha = 10^{300}`). The solvers therefore stop at :math:`\max(\text{tol}, \rho\,s)` with
+    :math:`s = \max|V| + \max|r| + \alpha` (:func:`attainable_tolerance`); where ``tol`` is above it (for
+    :math:`|V| \sim 100`, :math:`\rho\,s \sim 10^{-13}`) nothing changes, bit for bit.
+
+    :param transitions: the (S·A, S) transition matrix (or any CSR matrix whose rows are averaged), CSR
+    :param n_actions: the number of actions :math:`A`
+    """
+    max_successors = int(np.max(np.diff(transitions.indptr), initial=0))
+    return (max_successors + n_actions + 5) * UNIT_ROUNDOFF
+
+
+def attainable_tolerance(tol: float, resolution: float, max_abs_value: float, offset: float) -> float:
+    r"""
+    :math:`\max(\text{tol}, \rho\,(\max|V| + \text{offset}))`: the smallest residual float64 can certify (see
+    :func:`relative_resolution`); ``offset`` is :math:`\max|r| + \alpha`.
+    """
+    # two products, not one of the sum: values near float64's largest must not overflow the tolerance itself
+    return max(tol, resolution * max_abs_value + resolution * offset)
+
+
+def _max_abs(values: FloatArray) -> float:
+    # no temporary of the size of values (max|V| is taken once per sweep only when the residual is below tol's reach)
+    return max(float(np.max(values, initial=0.0)), -float(np.min(values, initial=0.0)))
+
+
 class ConvergenceWarning(UserWarning):
     """A solver stopped at ``max_iter`` before reaching its tolerance."""
 
@@ -51,10 +99,12 @@ class SolverResult:
     :param values: :math:`V`, shape (n_states,)
     :param iterations: sweeps (value iteration, iterative evaluation) or improvement steps (policy iteration)
     :param residual: final Bellman residual :math:`\\|\\mathcal{T} Q - Q\\|_\\infty` of the equation solved
-    :param converged: whether ``residual <= tol`` was reached before ``max_iter``
+    :param converged: whether ``residual <= tolerance`` was reached before ``max_iter``
     :param sweeps: matrix-vector products with the transition matrix (the unit of work)
     :param history: policy iteration with ``keep_history=True``: :math:`Q^{\\pi_k}` of every policy, in order
         (empty otherwise)
+    :param tolerance: the residual ``converged`` was judged against: ``tol``, or float64's resolution of the
+        residual at the values' scale where that is larger (see :func:`relative_resolution`)
     """
 
     q_values: FloatArray
@@ -64,6 +114,7 @@ class SolverResult:
     converged: bool
     sweeps: int = 0
     history: list[FloatArray] = field(default_factory=list)
+    tolerance: float = 0.0
 
 
 def check_gamma(gamma: float, mdp: TabularMDP) -> float:
@@ -96,7 +147,8 @@ def soft_value_iteration(
     Iterate :math:`Q \\leftarrow \\mathcal{T} Q` until :math:`\\|\\mathcal{T} Q - Q\\|_\\infty \\leq` ``tol``.
 
     Then :math:`\\|Q - Q^*\\|_\\infty \\leq \\gamma\\,` ``tol`` :math:`/ (1 - \\gamma)`. With :math:`\\alpha = 0`
-    it is exactly (hard) value iteration.
+    it is exactly (hard) value iteration. A ``tol`` below float64's resolution of the residual at the values' scale
+    (:func:`relative_resolution`) is replaced by that resolution, so the sweeps end at any scale.
 
     :param q_init: starting point (zeros by default)
     """
@@ -106,13 +158,17 @@ def soft_value_iteration(
     q_values = np.zeros(shape) if q_init is None else np.array(np.asarray(q_init, dtype=np.float64).T, order="C")
     if q_values.shape != shape:
         raise ValueError(f"q_init must have shape (n_states, n_actions) = {mdp.rewards.shape}, got {q_values.T.shape}")
+    resolution = relative_resolution(transitions, shape[0])
+    offset = float(np.max(np.abs(rewards), initial=0.0)) + ent_coef  # max|r| + alpha, see relative_resolution
     sweeps = 0
     if _scaled_sweeps_are_safe(rewards, ent_coef):
-        q_values, sweeps = _scaled_value_iteration(transitions, rewards, q_values, gamma, ent_coef, tol, max_iter)
+        q_values, sweeps = _scaled_value_iteration(
+            transitions, rewards, q_values, gamma, ent_coef, tol, max_iter, resolution, offset
+        )
     # from the scaled sweeps' end, usually one plain sweep: it returns Q = T Q' and V(Q) in the arithmetic of the
     # exact residual below, which a tol near float64's rounding of Q needs
     q_values, values, plain_sweeps = _plain_value_iteration(
-        transitions, rewards, q_values, gamma, ent_coef, tol, max_iter - sweeps
+        transitions, rewards, q_values, gamma, ent_coef, tol, max_iter - sweeps, resolution, offset
     )
     iteration = sweeps + plain_sweeps
     # the exact residual of the returned Q, once: one more mat-vec
@@ -121,9 +177,13 @@ def soft_value_iteration(
     backup += rewards
     np.subtract(backup, q_values, out=backup)
     residual = float(np.max(np.abs(backup, out=backup), initial=0.0))
-    converged = residual <= tol
-    _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tol)
-    return SolverResult(np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration + 1)
+    # the sweeps stop at a bound of at most rho s; the residual computed here adds one backup's rounding, rho s more
+    tolerance = attainable_tolerance(tol, 2 * resolution, _max_abs(values), offset)
+    converged = residual <= tolerance
+    _warn_unless_converged(converged, "soft value iteration", max_iter, residual, tolerance)
+    return SolverResult(
+        np.ascontiguousarray(q_values.T), values, iteration, residual, converged, sweeps=iteration + 1, tolerance=tolerance
+    )
 
 
 # The scaled sweeps keep Q / alpha and V / alpha: with |r| / alpha and alpha below this the scaled values and their
@@ -145,6 +205,8 @@ def _scaled_value_iteration(
     ent_coef: float,
     tol: float,
     max_iter: int,
+    resolution: float,
+    offset: float,
 ) -> tuple[FloatArray, int]:
     """
     Value iteration on :math:`U = Q/\\alpha` in the action-major layout (A, S):
@@ -178,6 +240,9 @@ def _scaled_value_iteration(
         _check_bounded(bound, iteration, gamma)
         if bound <= tol:
             break
+        # below tol's reach only when below float64's resolution at the values' scale (see relative_resolution)
+        if bound <= attainable_tolerance(tol, resolution, ent_coef * _max_abs(log_partition), offset):
+            break
     scaled_q *= ent_coef
     return scaled_q, iteration
 
@@ -190,6 +255,8 @@ def _plain_value_iteration(
     ent_coef: float,
     tol: float,
     max_iter: int,
+    resolution: float,
+    offset: float,
 ) -> tuple[FloatArray, FloatArray, int]:
     """
     Value iteration on :math:`Q` itself (A, S): hard value iteration, temperatures outside the scaled sweeps' range,
@@ -213,7 +280,7 @@ def _plain_value_iteration(
         values = next_values
         iteration += 1
         _check_bounded(bound, iteration, gamma)
-        if bound <= tol:
+        if bound <= tol or bound <= attainable_tolerance(tol, resolution, _max_abs(values), offset):
             break
     return q_values, values, iteration
 
@@ -268,6 +335,8 @@ def soft_policy_evaluation(
             )
     elif method == "iterative":
         policy_transitions = policy_transition_matrix(mdp.transitions, policy)
+        # the sweeps' rounding (see relative_resolution: P_pi's rows, plus the soft rewards in place of max|r| + alpha)
+        resolution, offset = relative_resolution(policy_transitions, mdp.n_actions), _max_abs(soft_rewards)
         values = np.zeros(mdp.n_states)
         iterations = 0
         while iterations < max_iter:
@@ -276,7 +345,7 @@ def soft_policy_evaluation(
             values = new_values
             iterations += 1
             _check_bounded(change, iterations, gamma)
-            if change <= tol:
+            if change <= tol or change <= attainable_tolerance(tol, resolution, _max_abs(values), offset):
                 break
         sweeps = iterations
     else:
@@ -308,6 +377,9 @@ def soft_policy_iteration(
     """
     uniform = np.full(mdp.rewards.shape, 1.0 / mdp.n_actions)
     policy = uniform if policy_init is None else _check_policy(policy_init, mdp)
+    resolution = relative_resolution(mdp.transitions, mdp.n_actions)
+    offset = float(np.max(np.abs(mdp.rewards), initial=0.0)) + ent_coef  # max|r| + alpha, see relative_resolution
+    tolerance = tol
     history: list[FloatArray] = []
     sweeps = 0
     residual = np.inf
@@ -325,26 +397,33 @@ def soft_policy_iteration(
         sweeps += 1
         # an overflowed evaluation is named as the other solvers name it (not as the non-finite policy it makes)
         _check_bounded(residual, iteration, gamma)
-        if residual <= tol:
+        # the residual of an evaluated Q: its computation's rounding (rho s) and the evaluation's (a backward-stable
+        # solve leaves a residual of the same order), 2 rho s; see relative_resolution
+        tolerance = attainable_tolerance(tol, 2 * resolution, _max_abs(evaluated.values), offset)
+        if residual <= tolerance:
             break
         new_policy = soft_greedy_policy(q_values, ent_coef)
         if ent_coef == 0.0 and np.array_equal(new_policy > 0, policy > 0):
             stable = True  # hard policy iteration: the greedy policy is stable
             break
+        if np.array_equal(new_policy, policy):
+            stable = True  # the same policy again, bit for bit: every further step would repeat this one
+            break
         policy = new_policy
-    converged = residual <= tol
+    converged = residual <= tolerance
     if stable and not converged:
+        kind = "hard policy iteration (ent_coef=0)" if ent_coef == 0.0 else "soft policy iteration"
         warnings.warn(
-            f"hard policy iteration (ent_coef=0) stopped after {iteration} steps on a stable greedy policy with "
-            f"residual {residual:.3g} > tol={tol:.3g}: more steps would not change the policy, so the residual is the "
-            f"accuracy of its evaluation ({evaluation!r})",
+            f"{kind} stopped after {iteration} steps on a stable greedy policy with residual {residual:.3g} > "
+            f"tol={tolerance:.3g}: more steps would not change the policy, so the residual is the accuracy of its "
+            f"evaluation ({evaluation!r})",
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
         )
     else:
-        _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tol)
+        _warn_unless_converged(converged, "soft policy iteration", max_iter, residual, tolerance)
     values = soft_value(q_values, ent_coef)
-    return SolverResult(q_values, values, iteration, residual, converged, sweeps=sweeps, history=history)
+    return SolverResult(q_values, values, iteration, residual, converged, sweeps=sweeps, history=history, tolerance=tolerance)
 
 
 def soft_newton_iteration(
@@ -368,7 +447,8 @@ def soft_newton_iteration(
 
     A step that multiplies :math:`\|F\|_\infty` by more than ``SAFEGUARD_GROWTH`` is replaced by a
     value-iteration step :math:`V \leftarrow \mathcal{T}V` (a :math:`\gamma`-contraction). Needs :math:`\gamma < 1`.
-    Stops when :math:`\gamma\|F(V)\|_\infty \le` ``tol``, which bounds the optimality residual of
+    Stops when :math:`\gamma\|F(V)\|_\infty \le` ``tol`` (or float64's resolution of it at the values' scale,
+    where that is larger: :func:`relative_resolution`), which bounds the optimality residual of
     :math:`Q = r + \gamma P V`: :math:`\mathcal{T}Q - Q = \gamma P F(V)`; the returned residual is that exact
     :math:`\|\mathcal{T}Q - Q\|_\infty`.
 
@@ -379,16 +459,29 @@ def soft_newton_iteration(
             f"soft_newton_iteration needs gamma in [0, 1), got {gamma}: at gamma = 1 an intermediate policy can "
             "almost never terminate; use soft_value_iteration or soft_policy_iteration"
         )
-    scale = float(np.max(np.abs(mdp.rewards), initial=0.0))
-    if not (scale == 0.0 or RESCALED_REWARDS[0] <= scale <= RESCALED_REWARDS[1]) and scale <= RESCALED_REWARDS[2]:
-        # Q(c r, c alpha) = c Q(r, alpha): solved at unit reward scale, where the norms and BiCGSTAB's dot products
+    # (1 - gamma) |V| is at most max|r| + alpha log|A|: the larger term sets the scale of the values (alpha = 1e300
+    # with unit rewards has values of 1e302, whose squares overflow BiCGSTAB's dot products)
+    with np.errstate(over="ignore"):
+        scale = max(float(np.max(np.abs(mdp.rewards), initial=0.0)), ent_coef * float(np.log(mdp.n_actions)))
+    _check_bounded(scale, 0, gamma)  # alpha log|A| beyond float64's range: so are the values
+    if not (scale == 0.0 or RESCALED_REWARDS[0] <= scale <= RESCALED_REWARDS[1]):
+        # Q(c r, c alpha) = c Q(r, alpha): solved at unit scale, where the norms and BiCGSTAB's dot products
         # (which square the entries) neither overflow nor underflow
         unit = _soft_newton_iteration(
             TabularMDP(mdp.transitions, mdp.rewards / scale), gamma, ent_coef / scale, tol / scale, max_iter
         )
-        q_values, values = unit.q_values * scale, unit.values * scale
+        with np.errstate(over="ignore"):
+            q_values, values = unit.q_values * scale, unit.values * scale
         _check_bounded(float(np.max(np.abs(q_values))), unit.iterations, gamma)
-        return SolverResult(q_values, values, unit.iterations, unit.residual * scale, unit.converged, sweeps=unit.sweeps)
+        return SolverResult(
+            q_values,
+            values,
+            unit.iterations,
+            unit.residual * scale,
+            unit.converged,
+            sweeps=unit.sweeps,
+            tolerance=unit.tolerance * scale,
+        )
     return _soft_newton_iteration(mdp, gamma, ent_coef, tol, max_iter)
 
 
@@ -412,8 +505,12 @@ def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: 
     residual_values = soft_value(q_values, ent_coef, axis=0) - values  # F(V) = T V - V
     norm, previous_norm, eta = float(np.linalg.norm(residual_values)), 0.0, 0.5
     iteration = 0
-    floor = 0.5 * tol / max(gamma, 1e-12)  # a linear residual below this is below tol after the step
-    while gamma * float(np.max(np.abs(residual_values), initial=0.0)) > tol and iteration < max_iter:
+    resolution = relative_resolution(transitions, n_actions)
+    offset = float(np.max(np.abs(rewards), initial=0.0)) + ent_coef  # max|r| + alpha, see relative_resolution
+    # F(V) is computed to within rho s (relative_resolution): tol below that is replaced by it, so the loop ends
+    stop_tol = attainable_tolerance(tol, resolution, _max_abs(values), offset)
+    while gamma * float(np.max(np.abs(residual_values), initial=0.0)) > stop_tol and iteration < max_iter:
+        floor = 0.5 * stop_tol / max(gamma, 1e-12)  # a linear residual below this is below stop_tol after the step
         if iteration > 0:
             eta = _eisenstat_walker(eta, norm, previous_norm)
         policy_matrix = policy_transition_matrix(transitions, soft_greedy_policy(q_values.T, ent_coef), policy_weights)
@@ -442,17 +539,23 @@ def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: 
         values, q_values, residual_values = candidate, candidate_q, candidate_residual
         _check_bounded(float(np.max(np.abs(residual_values), initial=0.0)), iteration, gamma)
         previous_norm, norm = norm, float(np.linalg.norm(residual_values))
+        stop_tol = attainable_tolerance(tol, resolution, _max_abs(values), offset)
     # the exact optimality residual of Q = r + gamma P V, once: T Q - Q (= gamma P F(V)), one more mat-vec
     residual = float(np.max(np.abs(backup(soft_value(q_values, ent_coef, axis=0)) - q_values), initial=0.0))
-    converged = residual <= tol
-    _warn_unless_converged(converged, "soft Newton iteration", max_iter, residual, tol)
+    # the loop's bound (at most rho s) plus this residual's own rounding (rho s more)
+    tolerance = attainable_tolerance(tol, 2 * resolution, _max_abs(values), offset)
+    converged = residual <= tolerance
+    _warn_unless_converged(converged, "soft Newton iteration", max_iter, residual, tolerance)
     q_final = np.ascontiguousarray(q_values.T)
-    return SolverResult(q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count)
+    return SolverResult(
+        q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count, tolerance=tolerance
+    )
 
 
-# reward scales (max |r|) that soft_newton_iteration solves as they are; outside, up to the last bound, it solves the
-# problem at unit scale and scales the answer back (beyond it the values overflow however they are computed)
-RESCALED_REWARDS = (1e-100, 1e100, 1e300)
+# value scales (the larger of max |r| and alpha log|A|) that soft_newton_iteration solves as they are; outside, it
+# solves the problem at unit scale and scales the answer back (which overflows, and says so, only where the values
+# themselves are beyond float64's range)
+RESCALED_REWARDS = (1e-100, 1e100)
 
 # rows of the transition matrix weighted at a time by policy_transition_matrix (bounds its temporary memory)
 WEIGHTING_BLOCK_ROWS = 1 << 16

@@ -1,0 +1,78 @@
+"""Tabular solvers and models at the edges: any finite scale, bad observations, malformed MDPs, unclear arguments."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sb3_maxent import SoftValueIteration
+from sb3_maxent.tabular import ConvergenceWarning, TabularMDP
+from sb3_maxent.tabular.solvers import relative_resolution
+
+SOLVERS = ("newton", "value_iteration", "policy_iteration")
+
+
+def three_state_mdp(reward_scale=1.0):
+    rng = np.random.default_rng(0)
+    transitions = rng.dirichlet(np.ones(3), size=(3, 2))
+    return TabularMDP.from_arrays(transitions, reward_scale * rng.standard_normal((3, 2)))
+
+
+# Case 1: a stopping rule relative to the values' scale ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_huge_temperature_is_solved_in_few_iterations_with_the_closed_form_answer(solver):
+    # at alpha = 1e300 the values are near 1e302, whose ulp is 1e286: tol = 1e-8 can never be met, and Newton's
+    # BiCGSTAB squared them into inf; each solver used to run to max_iter (Newton for an hour at the default 1e5)
+    mdp, gamma, alpha = three_state_mdp(), 0.9, 1e300
+    model = SoftValueIteration(mdp=mdp, gamma=gamma, ent_coef=alpha, solver=solver, max_iter=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning, no overflow RuntimeWarning
+        model.learn()
+    # value iteration contracts by gamma per sweep: from 1e302 to the resolution rho = 1e-15 (relative) in
+    # log(rho) / log(gamma) = 330 sweeps; Newton and policy iteration need a few steps
+    assert model.converged and model.iterations <= (400 if solver == "value_iteration" else 10)
+    # for alpha >> |r| the policy is uniform and V = (alpha log|A| + O(|r|)) / (1 - gamma): the rewards (|r| < 3) are
+    # 1e-300 of it, far below float64's resolution. The stopping rule leaves |V - V*| <= rho s / (1 - gamma)
+    # (residual at most 2 rho s, with s ~ |V|: relative_resolution), so rtol = 2 rho / (1 - gamma) = 2e-14 here
+    expected = alpha * np.log(2) / (1 - gamma)
+    rho = relative_resolution(mdp.transitions, mdp.n_actions)
+    np.testing.assert_allclose(model.values, expected, rtol=2 * rho / (1 - gamma))
+    np.testing.assert_allclose(model.action_probabilities, 0.5, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_reward_scale_1e6_converges_without_a_false_warning(solver):
+    # values near 1e6 / (1 - 0.99) = 1e8, whose ulp is 1.5e-8 > tol = 1e-8: policy iteration warned after 1e5
+    # steps (40 s) that it had not converged; every solver now stops at float64's resolution of the residual
+    gamma, alpha = 0.99, 1.0
+    unit, scaled = three_state_mdp(), three_state_mdp(1e6)
+    model = SoftValueIteration(mdp=scaled, gamma=gamma, ent_coef=1e6 * alpha, solver=solver, max_iter=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.learn()
+    assert model.converged and model.solver_result is not None
+    assert model.residual <= model.solver_result.tolerance
+    # Q(c r, c alpha) = c Q(r, alpha), and both sides (the reference at tol=1e-300, which means float64's resolution) are
+    # within 2 rho s / (1 - gamma) of the exact Q: the stopping bound rho s and each backup's rounding rho s, both
+    # contracted by gamma per step (relative_resolution); s = max|V| + max|r| + alpha, relative to the smallest |Q|
+    reference = SoftValueIteration(mdp=unit, gamma=gamma, ent_coef=alpha, solver=solver, tol=1e-300).learn()
+    rho = relative_resolution(unit.transitions, unit.n_actions)
+    s_over_q = (np.max(np.abs(reference.values)) + np.max(np.abs(unit.rewards)) + alpha) / np.min(np.abs(reference.q_values))
+    np.testing.assert_allclose(model.q_values / 1e6, reference.q_values, rtol=2 * 2 * rho * s_over_q / (1 - gamma))
+
+
+def test_an_ordinary_problem_stops_where_it_did():
+    # tol above the resolution (|V| ~ 10 here: rho s ~ 1e-14): the absolute tol decides, as before
+    mdp = TabularMDP.random(30, 3, seed=2)
+    for solver in SOLVERS:
+        result = SoftValueIteration(mdp=mdp, gamma=0.9, ent_coef=0.5, solver=solver).solve()
+        assert result.tolerance == 1e-8 and result.residual <= 1e-8
+
+
+def test_random_mdp_with_every_state_a_successor_is_built():
+    # n_successors = n_states: drawing distinct states by redrawing rows with a repeat never ended
+    mdp = TabularMDP.random(40, 2, n_successors=40, seed=0)
+    assert np.all(np.diff(mdp.transitions.indptr) == 40)
+    np.testing.assert_allclose(mdp.transitions.sum(axis=1), 1.0, rtol=1e-14)
