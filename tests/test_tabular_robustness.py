@@ -1,5 +1,6 @@
 """Tabular solvers and models at the edges: any finite scale, bad observations, malformed MDPs, unclear arguments."""
 
+import re
 import warnings
 
 import numpy as np
@@ -76,3 +77,36 @@ def test_random_mdp_with_every_state_a_successor_is_built():
     mdp = TabularMDP.random(40, 2, n_successors=40, seed=0)
     assert np.all(np.diff(mdp.transitions.indptr) == 40)
     np.testing.assert_allclose(mdp.transitions.sum(axis=1), 1.0, rtol=1e-14)
+
+
+# Case 2: observations outside the table ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frozen_lake_model():
+    import gymnasium as gym
+
+    return SoftValueIteration(env=gym.make("FrozenLake-v1")).learn()
+
+
+@pytest.mark.parametrize(
+    ("observation", "shown"),
+    [
+        (np.array([-1]), "-1 in [-1]"),  # used to wrap to state 15
+        (16, "16"),  # used to raise a bare IndexError
+        (np.array([0, 16]), "16 in [0, 16]"),
+        (np.array([1.5]), "1.5 in [1.5]"),
+        (np.array([np.nan]), "nan in [nan]"),
+        ("a", "'a'"),
+    ],
+)
+def test_predict_refuses_observations_that_are_not_state_indices(frozen_lake_model, observation, shown):
+    message = f"observation must be integer state indices in [0, 16) (the Discrete(16) observation space), got {shown}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        frozen_lake_model.predict(observation)
+
+
+def test_predict_accepts_every_state_index(frozen_lake_model):
+    actions, _ = frozen_lake_model.predict(np.arange(16), deterministic=True)
+    np.testing.assert_array_equal(actions, frozen_lake_model.q_values.argmax(axis=1))
+    assert frozen_lake_model.predict(np.float64(15.0), deterministic=True)[0] == actions[15]
