@@ -73,7 +73,7 @@ def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_study(tmp_path
     none lost, no parameters drawn twice.
     """
     import optuna
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     victim, survivor = (tuning_worker(tmp_path / f"worker{i}", postgres_url, 1, "one_killed") for i in range(2))
@@ -102,7 +102,11 @@ def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_study(tmp_path
     assert study.trials[killed].state == TrialState.FAIL
     for number, params in finished_before.items():
         assert study.trials[number].params == params
-    (retry,) = [t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == killed]
+    (retry,) = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed]
     assert retry.state == TrialState.COMPLETE and study.trials[killed].params.items() <= retry.params.items()
-    drawn = [repr(sorted(t.params.items())) for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) is None]
+    drawn = [
+        repr(sorted(t.params.items()))
+        for t in study.trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is None
+    ]
     assert len(drawn) == len(set(drawn))  # the same --seed on both workers, yet no draw repeated

@@ -8,7 +8,9 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ import warnings
 import optuna
 import pytest
 import yaml
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from sb3_maxent.common.validation import DivergenceError, EnvironmentDataError
@@ -224,7 +226,11 @@ def assert_study_complete(study: optuna.Study, target: int, finished_before: dic
     for number, params in finished_before.items():  # no finished trial lost
         assert study.trials[number].state in FINISHED and study.trials[number].params == params
     # no parameter set drawn twice: only a retry of an interrupted trial repeats that trial's parameters
-    drawn = [json.dumps(t.params, sort_keys=True) for t in trials if RetryFailedTrialCallback.retried_trial_number(t) is None]
+    drawn = [
+        json.dumps(t.params, sort_keys=True)
+        for t in trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is None
+    ]
     assert len(drawn) == len(set(drawn)), drawn
 
 
@@ -253,7 +259,7 @@ def test_a_killed_worker_is_resumed_by_the_same_command(tmp_path, signum, status
     assert_study_complete(study, 3, finished_before)
     (lost,) = interrupted
     assert study.trials[lost.number].state == TrialState.FAIL
-    retries = [trial for trial in study.trials if RetryFailedTrialCallback.retried_trial_number(trial) == lost.number]
+    retries = [trial for trial in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) == lost.number]
     # retried once, with the parameters it had drawn when it was stopped (and draws the rest)
     assert len(retries) == 1 and lost.params.items() <= retries[0].params.items()
 
@@ -263,6 +269,30 @@ def test_a_killed_worker_is_resumed_by_the_same_command(tmp_path, signum, status
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0 and "nothing to run" in result.stdout, result.stderr[-3000:]
     assert len(journal_study(journal, "soft_vi_FrozenLake-v1").trials) == len(study.trials)
+
+
+def test_only_the_trials_of_dead_workers_are_failed_and_retried_once(tmp_path):
+    from sb3_maxent.zoo import tuning
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.log")))
+    study = optuna.create_study(storage=storage)
+    owners = {
+        "dead": {"host": socket.gethostname(), "pid": dead.pid, "started": "1"},
+        "alive": {"host": socket.gethostname(), "pid": os.getppid(), "started": tuning._process_start_time(os.getppid())},
+        "elsewhere": {"host": "another-machine", "pid": dead.pid, "started": "1"},
+    }
+    for owner in owners.values():
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("worker", {**owner, "trial": trial.number})
+    assert tuning.recover_interrupted_trials(study) == [0]
+    assert tuning.recover_interrupted_trials(study) == []  # once
+    states = [trial.state for trial in study.trials]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING]
+    assert study.trials[3].params == study.trials[0].params and "worker" not in study.trials[3].user_attrs
+    assert tuning.study_progress(study) == (0, 2)
 
 
 def test_trial_seeded_sampler_never_repeats_a_draw_across_runs_and_workers():

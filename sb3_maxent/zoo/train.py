@@ -121,6 +121,12 @@ def default_study_storage(log_folder: str, algo: str, env_id: str) -> str:
 def _with_default_storage(argv: list[str], zoo_args: argparse.Namespace) -> list[str]:
     """
     rl_zoo3 keeps a study without ``--storage`` in memory, so a crash loses every trial: store it in a journal file.
+
+    Why the journal and not SQLite (measured, README "Storage"): 43 ms of Optuna overhead per trial against 240 ms,
+    several workers on one machine through its file lock (Optuna advises against SQLite for parallel workers), and
+    what a kill can do to it is repaired (:func:`sb3_maxent.zoo.tuning.repair_journal`), while a dead worker's trial
+    is found by its process id (:func:`sb3_maxent.zoo.tuning.recover_interrupted_trials`). PostgreSQL (``--storage
+    postgresql+psycopg://...``) is the path for several machines, with Optuna's heartbeat.
     """
     if not zoo_args.optimize_hyperparameters or zoo_args.storage is not None:
         return argv

@@ -11,7 +11,7 @@ The pieces, used by :mod:`sb3_maxent.zoo.train` around rl_zoo3's ``ExperimentMan
   could not read the study at all. The damaged lines are dropped (the operation appended to a torn line is kept),
   with a warning naming the file and a copy of the damaged file next to it.
 - :func:`recover_interrupted_trials`: a RUNNING trial whose worker is gone is failed, and every trial failed that way
-  (or by a signal) is retried once with its parameters (Optuna's ``RetryFailedTrialCallback``, up to
+  (or by a signal) is retried once with its parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``, up to
   :data:`MAX_RETRY` times, so that a trial that itself kills its worker does not loop). A worker records itself on
   its trial (:func:`record_worker`); on the same machine a dead process is seen at once, elsewhere through Optuna's
   heartbeat (database storages only: :func:`heartbeat_storage`).
@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from sb3_maxent.common.validation import DivergenceError
@@ -185,8 +185,8 @@ def _worker_is_gone(trial: FrozenTrial, now: float) -> bool:
     if worker.get("host") != socket.gethostname():
         return False  # another machine's: its heartbeat tells (database storages)
     pid = int(worker["pid"])
-    if pid == os.getpid():
-        return False
+    if pid == os.getpid():  # this process, or a dead one whose process id it was given
+        return worker.get("started") is not None and worker["started"] != _process_start_time(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -199,11 +199,11 @@ def _worker_is_gone(trial: FrozenTrial, now: float) -> bool:
 def _retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
     """Enqueue the parameters of a failed trial again, unless a retry of it exists already."""
     for other in study.get_trials(deepcopy=False):
-        if trial.number in RetryFailedTrialCallback.retry_history(other):
+        if trial.number in RetryHeartbeatStaleTrialCallback.retry_history(other):
             return
     retried = copy.deepcopy(trial)
     retried.user_attrs = {name: value for name, value in trial.user_attrs.items() if name not in OWN_ATTRS}
-    RetryFailedTrialCallback(max_retry=MAX_RETRY)(study, retried)
+    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, retried)
 
 
 def recover_interrupted_trials(study: optuna.Study) -> list[int]:
