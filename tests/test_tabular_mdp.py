@@ -82,7 +82,10 @@ def test_terminal_states_end_the_episode_on_arrival(terminal):
         (np.array([True, False]), r"^terminal_states mask must have shape \(3,\), got \(2,\)$"),
         ([3], r"^terminal_states indices must be in \[0, 3\), got \[3\]$"),
         ([-1], r"^terminal_states indices must be in \[0, 3\), got \[-1\]$"),
-        ([0.5], r"^terminal_states must be integer state indices or a boolean mask"),
+        (
+            [0.5],
+            r"^terminal_states must be integer state indices in \[0, 3\) or a boolean mask of shape \(3,\), got \[0\.5\]$",
+        ),
     ],
 )
 def test_malformed_terminal_states_are_named(terminal, message):

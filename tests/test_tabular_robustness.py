@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sb3_maxent import SoftValueIteration
 from sb3_maxent.tabular import ConvergenceWarning, TabularMDP
@@ -110,3 +111,113 @@ def test_predict_accepts_every_state_index(frozen_lake_model):
     actions, _ = frozen_lake_model.predict(np.arange(16), deterministic=True)
     np.testing.assert_array_equal(actions, frozen_lake_model.q_values.argmax(axis=1))
     assert frozen_lake_model.predict(np.float64(15.0), deterministic=True)[0] == actions[15]
+
+
+# Case 3: one validation path for every way an MDP is built ---------------------------------------------------------
+
+
+def test_gridworld_refuses_a_non_finite_step_reward():
+    # it used to solve to a NaN Q with only a RuntimeWarning
+    with pytest.raises(ValueError, match=r"^step_reward must be a finite number, got nan$"):
+        TabularMDP.gridworld(3, 3, step_reward=float("nan"))
+
+
+@pytest.mark.parametrize("atol", [float("nan"), -1.0, float("inf")])
+def test_from_arrays_refuses_an_atol_that_is_not_a_finite_non_negative_number(atol):
+    # atol = nan accepted a row summing to 0.5 (every comparison with nan is false); -1 gave "tolerance -1"
+    transitions = np.zeros((2, 1, 2))
+    transitions[0, 0, 0], transitions[1, 0, 1] = 0.5, 1.0
+    message = f"atol (the tolerance on the transition rows' sums) must be a finite number >= 0, got {atol!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TabularMDP.from_arrays(transitions, np.zeros((2, 1)), atol=atol)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TabularMDP(sp.csr_matrix(transitions.reshape(2, 2)), np.zeros((2, 1)), atol=atol)
+
+
+def test_the_constructor_checks_what_from_arrays_checks():
+    with pytest.raises(
+        ValueError, match=r"^transition row 0 \(state 0, action 0\) sums to 2\.0, more than 1 \(tolerance 1e-08\)$"
+    ):
+        TabularMDP(sp.csr_matrix(np.full((2, 1), 2.0)), np.zeros((1, 2)))
+    with pytest.raises(
+        ValueError, match=r"^a TabularMDP needs at least one state and one action: rewards have shape \(0, 2\)"
+    ):
+        TabularMDP(sp.csr_matrix((0, 0)), np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"^rewards must be finite, found nan at \(0, 1\)$"):
+        TabularMDP(sp.csr_matrix(np.full((2, 1), 0.5)), np.array([[0.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"^transition probabilities must be >= 0, found -0\.5$"):
+        TabularMDP(sp.csr_matrix(np.array([[-0.5], [0.5]])), np.zeros((1, 2)))
+    with pytest.raises(
+        ValueError,
+        match=r"^transitions must have shape \(S\*A, S\) = \(2, 1\) for rewards of shape \(S, A\) = \(1, 2\), got \(3, 1\)$",
+    ):
+        TabularMDP(sp.csr_matrix(np.zeros((3, 1))), np.zeros((1, 2)))
+
+
+# Case 4: messages that name the argument and what is allowed -------------------------------------------------------
+
+
+@pytest.mark.parametrize("ent_coef", ["auto", "auto_0.1"])
+def test_soft_value_iteration_refuses_a_learned_temperature_and_says_what_to_pass(ent_coef):
+    message = (
+        f"SoftValueIteration needs a fixed temperature: ent_coef must be a float >= 0, got {ent_coef!r} (the MDP is "
+        "solved exactly at one temperature, so there is no entropy target to tune it against); pass a number such as "
+        "ent_coef=0.1, or 0 for hard value iteration"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SoftValueIteration(mdp=three_state_mdp(), ent_coef=ent_coef)
+
+
+def test_soft_value_iteration_names_ent_coef_for_other_non_numbers():
+    message = "ent_coef (the temperature alpha) must be a finite number >= 0, got 'hot'"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SoftValueIteration(mdp=three_state_mdp(), ent_coef="hot")
+
+
+@pytest.mark.parametrize("terminal", [["0"], ["a"], [np.nan]])
+def test_non_integer_terminal_states_are_named(terminal):
+    message = f"terminal_states must be integer state indices in [0, 3) or a boolean mask of shape (3,), got {terminal!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TabularMDP.from_arrays(np.full((3, 2, 3), 1 / 3), np.zeros((3, 2)), terminal_states=terminal)
+
+
+def frozen_lake_model_with(change):
+    import gymnasium as gym
+
+    model = {state: dict(actions) for state, actions in gym.make("FrozenLake-v1").unwrapped.P.items()}
+    change(model)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda model: model.pop(15),
+            "env.unwrapped.P has no entry for state 15: P must map every state in [0, 16) to "
+            "{action: [(probability, next_state, reward, done), ...]}",
+        ),
+        (
+            lambda model: model[3].pop(1),
+            "env.unwrapped.P[3] has no entry for action 1: it must map every action in [0, 4) to "
+            "[(probability, next_state, reward, done), ...]",
+        ),
+        (
+            lambda model: model[2].update({1: [(1.0, 16, 0.0, False)]}),
+            "env.unwrapped.P[2][1] leads to next state 16: next states must be integer state indices in [0, 16)",
+        ),
+        (
+            lambda model: model[2].update({1: [(1.0, -1, 0.0, False)]}),
+            "env.unwrapped.P[2][1] leads to next state -1: next states must be integer state indices in [0, 16)",
+        ),
+        (
+            lambda model: model[2].update({1: [(1.0, 3)]}),
+            "env.unwrapped.P[2][1] holds (1.0, 3): each outcome must be a (probability, next_state, reward, done) tuple",
+        ),
+    ],
+)
+def test_a_malformed_toy_text_model_is_named(change, message):
+    # a missing state raised KeyError 15, an out-of-range next state scipy's "axis 1 index 16 exceeds matrix dimension"
+    model = frozen_lake_model_with(change)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TabularMDP._from_model(model, n_states=16, n_actions=4, atol=1e-8)

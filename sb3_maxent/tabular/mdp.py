@@ -7,7 +7,7 @@ terminating transitions is dropped (a terminal state has value 0), so a row sums
 :math:`1 - P(\\text{done}|s,a)`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -24,21 +24,25 @@ DEFAULT_ATOL = 1e-8
 @dataclass(frozen=True, eq=False)
 class TabularMDP:
     """
+    Every way of building one (this constructor, :meth:`from_arrays`, :meth:`from_env`, :meth:`gridworld`,
+    :meth:`random`) ends in the same checks (:func:`check_mdp`): at least one state and one action, finite rewards,
+    transitions of shape (S·A, S) that are finite, non-negative, and whose rows sum to at most 1 + ``atol``.
+
     :param transitions: continuation probabilities, CSR of shape (n_states * n_actions, n_states)
     :param rewards: expected immediate rewards :math:`r(s,a)`, shape (n_states, n_actions)
+    :param atol: tolerance on the row sums, a finite number >= 0
+    :raises ValueError: naming what is malformed
     """
 
     transitions: sp.csr_matrix
     rewards: NDArray[np.float64]
+    atol: float = field(default=DEFAULT_ATOL, repr=False)
 
     def __post_init__(self) -> None:
-        # the one check the raw constructor makes (from_arrays and from_env validate everything): an MDP without
-        # states or actions has no values to solve for
-        if np.ndim(self.rewards) != 2 or 0 in np.shape(self.rewards):
-            raise ValueError(
-                f"a TabularMDP needs at least one state and one action: rewards have shape {np.shape(self.rewards)}, "
-                "expected (n_states, n_actions)"
-            )
+        transitions, rewards = check_mdp(self.transitions, self.rewards, self.atol)
+        # normalised forms (the dataclass is frozen): float64 rewards, a float64 CSR matrix
+        object.__setattr__(self, "transitions", transitions)
+        object.__setattr__(self, "rewards", rewards)
 
     @property
     def n_states(self) -> int:
@@ -86,6 +90,7 @@ class TabularMDP:
         :param atol: tolerance on the row sums
         :raises ValueError: naming what is malformed
         """
+        check_atol(atol)
         rewards_array = np.asarray(rewards, dtype=np.float64)
         if sp.issparse(transitions):
             matrix = sp.csr_matrix(transitions, dtype=np.float64)
@@ -104,7 +109,7 @@ class TabularMDP:
         _check_probabilities(matrix, atol)
         expected_rewards = _expected_rewards(rewards_array, matrix, n_states, n_actions, transitions)
         matrix = _drop_terminal_columns(matrix, terminal_states, n_states)
-        return cls(matrix, expected_rewards)
+        return cls(matrix, expected_rewards, atol)
 
     @classmethod
     def from_env(cls, env: Any, atol: float = DEFAULT_ATOL) -> "TabularMDP":
@@ -126,9 +131,31 @@ class TabularMDP:
         rewards = np.zeros((n_states, n_actions))
         total_mass = np.zeros(n_states * n_actions)
         for state in range(n_states):
+            outcomes_by_action = model.get(state) if isinstance(model, dict) else None
+            if not isinstance(outcomes_by_action, dict):
+                raise ValueError(
+                    f"env.unwrapped.P has no entry for state {state}: P must map every state in [0, {n_states}) to "
+                    "{action: [(probability, next_state, reward, done), ...]}"
+                )
             for action in range(n_actions):
                 row = state * n_actions + action
-                for probability, next_state, reward, done in model[state][action]:
+                if action not in outcomes_by_action:
+                    raise ValueError(
+                        f"env.unwrapped.P[{state}] has no entry for action {action}: it must map every action in "
+                        f"[0, {n_actions}) to [(probability, next_state, reward, done), ...]"
+                    )
+                for outcome in outcomes_by_action[action]:
+                    if not (isinstance(outcome, (tuple, list)) and len(outcome) == 4):
+                        raise ValueError(
+                            f"env.unwrapped.P[{state}][{action}] holds {outcome!r}: each outcome must be a "
+                            "(probability, next_state, reward, done) tuple"
+                        )
+                    probability, next_state, reward, done = outcome
+                    if not (isinstance(next_state, (int, np.integer)) and 0 <= next_state < n_states):
+                        raise ValueError(
+                            f"env.unwrapped.P[{state}][{action}] leads to next state {next_state!r}: next states must "
+                            f"be integer state indices in [0, {n_states})"
+                        )
                     total_mass[row] += probability
                     rewards[state, action] += probability * reward
                     if not done:
@@ -140,9 +167,7 @@ class TabularMDP:
             raise ValueError(f"P[{bad // n_actions}][{bad % n_actions}] sums to {total_mass[bad]}, not 1 (tolerance {atol})")
         matrix = sp.coo_matrix((probabilities, (rows, columns)), shape=(n_states * n_actions, n_states)).tocsr()
         matrix.sum_duplicates()
-        _check_probabilities(matrix, atol, allow_termination=True)
-        _check_finite_rewards(rewards)
-        return cls(matrix, rewards)
+        return cls(matrix, rewards, atol)
 
     @classmethod
     def gridworld(
@@ -167,6 +192,8 @@ class TabularMDP:
             raise ValueError(f"a gridworld needs at least 2 cells, got {height} x {width}")
         if not 0.0 <= slip <= 1.0:
             raise ValueError(f"slip must be a probability in [0, 1], got {slip}")
+        if not np.isfinite(step_reward):
+            raise ValueError(f"step_reward must be a finite number, got {step_reward}")
         wall_mask = np.zeros((height, width), dtype=bool) if walls is None else np.asarray(walls, dtype=bool)
         if wall_mask.shape != (height, width):
             raise ValueError(f"walls must have shape ({height}, {width}), got {wall_mask.shape}")
@@ -336,7 +363,51 @@ def _env_name(env: Any) -> str:
     return spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
 
 
+def check_atol(atol: float) -> None:
+    """:raises ValueError: unless ``atol`` (the tolerance on transition row sums) is a finite number >= 0"""
+    if not (isinstance(atol, (int, float, np.integer, np.floating)) and np.isfinite(atol) and atol >= 0):
+        raise ValueError(f"atol (the tolerance on the transition rows' sums) must be a finite number >= 0, got {atol!r}")
+
+
+def check_mdp(transitions: Any, rewards: Any, atol: float) -> tuple[sp.csr_matrix, NDArray[np.float64]]:
+    """
+    The checks every :class:`TabularMDP` passes, however it is built.
+
+    :param transitions: continuation probabilities, a ``scipy.sparse`` matrix of shape (S·A, S)
+    :param rewards: :math:`r(s,a)`, shape (S, A)
+    :param atol: tolerance on the row sums (a row may sum to less than 1: the rest is termination)
+    :return: the transitions as float64 CSR and the rewards as float64 array
+    :raises ValueError: naming what is malformed
+    """
+    check_atol(atol)
+    rewards_array = np.asarray(rewards, dtype=np.float64)
+    if rewards_array.ndim != 2 or 0 in rewards_array.shape:
+        raise ValueError(
+            f"a TabularMDP needs at least one state and one action: rewards have shape {rewards_array.shape}, "
+            "expected (n_states, n_actions)"
+        )
+    n_states, n_actions = rewards_array.shape
+    if not sp.issparse(transitions):
+        raise ValueError(
+            f"transitions must be a scipy.sparse matrix of shape (S*A, S) = {(n_states * n_actions, n_states)}, got "
+            f"{type(transitions).__name__}; TabularMDP.from_arrays takes dense (S, A, S) arrays"
+        )
+    if transitions.shape != (n_states * n_actions, n_states):
+        raise ValueError(
+            f"transitions must have shape (S*A, S) = {(n_states * n_actions, n_states)} for rewards of shape "
+            f"(S, A) = {rewards_array.shape}, got {transitions.shape}"
+        )
+    matrix = transitions if isinstance(transitions, sp.csr_matrix) and transitions.dtype == np.float64 else None
+    if matrix is None:
+        matrix = sp.csr_matrix(transitions, dtype=np.float64)
+    _check_probabilities(matrix, atol, allow_termination=True)
+    _check_finite_rewards(rewards_array)
+    return matrix, rewards_array
+
+
 def _check_probabilities(matrix: sp.csr_matrix, atol: float, allow_termination: bool = False) -> None:
+    check_atol(atol)
+    n_actions = max(matrix.shape[0] // max(matrix.shape[1], 1), 1)
     if not np.all(np.isfinite(matrix.data)):
         raise ValueError("transition probabilities contain NaN or inf")
     if matrix.data.size and matrix.data.min() < 0.0:
@@ -347,7 +418,11 @@ def _check_probabilities(matrix: sp.csr_matrix, atol: float, allow_termination: 
     bad_rows = too_big | (too_small & (not allow_termination))
     if np.any(bad_rows):
         row = int(np.flatnonzero(bad_rows)[0])
-        raise ValueError(f"transition row {row} (state-action pair) sums to {row_sums[row]}, not 1 (tolerance {atol})")
+        relation = "more than 1" if too_big[row] else "not 1"
+        raise ValueError(
+            f"transition row {row} (state {row // n_actions}, action {row % n_actions}) sums to {row_sums[row]}, "
+            f"{relation} (tolerance {atol})"
+        )
 
 
 def _expected_rewards(
@@ -387,8 +462,15 @@ def _drop_terminal_columns(matrix: sp.csr_matrix, terminal_states: ArrayLike | N
             raise ValueError(f"terminal_states mask must have shape ({n_states},), got {terminal.shape}")
         mask = terminal
     else:
-        if terminal.size and not (np.issubdtype(terminal.dtype, np.integer) or np.all(np.mod(terminal, 1) == 0)):
-            raise ValueError(f"terminal_states must be integer state indices or a boolean mask, got {terminal}")
+        numeric = np.issubdtype(terminal.dtype, np.integer) or np.issubdtype(terminal.dtype, np.floating)
+        if terminal.size and not (
+            np.issubdtype(terminal.dtype, np.integer)
+            or (numeric and np.all(np.isfinite(terminal) & (np.mod(terminal, 1) == 0)))
+        ):
+            raise ValueError(
+                f"terminal_states must be integer state indices in [0, {n_states}) or a boolean mask of shape "
+                f"({n_states},), got {terminal_states!r}"
+            )
         if terminal.size and (terminal.min() < 0 or terminal.max() >= n_states):
             raise ValueError(f"terminal_states indices must be in [0, {n_states}), got {terminal}")
         mask[terminal.astype(int)] = True

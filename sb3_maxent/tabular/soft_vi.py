@@ -106,7 +106,18 @@ class SoftValueIteration(BaseAlgorithm):
             seed=seed,
             supported_action_spaces=self.supported_action_spaces,
         )
-        self.ent_coef = parse_fixed_ent_coef(ent_coef, float32=False)
+        if isinstance(ent_coef, str) and ent_coef.startswith("auto"):
+            raise ValueError(
+                f"SoftValueIteration needs a fixed temperature: ent_coef must be a float >= 0, got {ent_coef!r} (the "
+                "MDP is solved exactly at one temperature, so there is no entropy target to tune it against); pass a "
+                "number such as ent_coef=0.1, or 0 for hard value iteration"
+            )
+        try:
+            self.ent_coef = parse_fixed_ent_coef(ent_coef, float32=False)
+        except (TypeError, ValueError) as error:
+            if "ent_coef" in str(error):
+                raise
+            raise ValueError(f"ent_coef (the temperature alpha) must be a finite number >= 0, got {ent_coef!r}") from None
         if not (tol > 0 and np.isfinite(tol)):
             raise ValueError(f"tol must be a finite number > 0, got {tol}")
         if max_iter < 1:
