@@ -21,5 +21,14 @@ python benchmarks/compare.py --env Pendulum-v1 --variants sacv1_callback sacv1_a
 # MuJoCo replication (issue 14): tables and PNGs from the finished runs only; `python benchmarks/mujoco_campaign.py
 # run` works through (and resumes) the runs themselves, `... status` says what is done and what is left
 python benchmarks/mujoco_campaign.py report
-# Tuning with rl_zoo3 (issue 7)
-python benchmarks/tuned_vs_default.py --algo soft_vi --env FrozenLake8x8-v1 --n-trials 30
+# Tuning with rl_zoo3 (issues 7 and 35): each study resumes where it stopped; compare skips the runs already written
+for command in study compare report; do
+    python benchmarks/tuned_vs_default.py $command --algo sacv1 --env Pendulum-v1 --n-trials 24 --trial-timesteps 10000
+    python benchmarks/tuned_vs_default.py $command --algo soft_vi --env FrozenLake8x8-v1 --n-trials 30 \
+        --trial-timesteps 2000 --trial-eval-episodes 200 --final-eval-episodes 1000
+done
+# Issue 39 (benchmarks/preregistration.md): the paper's baselines (resumable), MultiGoal modes, pretraining
+python benchmarks/mujoco_campaign.py report --campaign sql_paper
+python benchmarks/multigoal_modes.py run && python benchmarks/multigoal_modes.py report
+python benchmarks/pretrain_finetune.py run && python benchmarks/pretrain_finetune.py report
+python benchmarks/composition_demo.py
