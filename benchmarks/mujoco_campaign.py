@@ -534,6 +534,11 @@ def command_run(args: argparse.Namespace) -> None:
 
 
 def command_report(args: argparse.Namespace) -> None:
+    if args.campaign == "sql_paper":
+        from sql_paper_report import write_report
+
+        write_report(RESULTS)
+        return
     from mujoco_report import report
 
     report(RAW, RESULTS)

@@ -143,7 +143,7 @@ def test_the_target_ablation_changes_only_the_target_update_of_the_gamma_ablatio
 
 def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma():
     for variant, env in sorted({(job.variant, job.env) for job in campaign.jobs()}):
-        algo_class, kwargs = campaign.build_variant(variant, env)
+        _, kwargs = campaign.build_variant(variant, env)
         assert isinstance(algo_class, type) and kwargs
     _, sql = campaign.build_variant("sql", "Swimmer-v5")
     _, ablation = campaign.build_variant("sql_zoo_gamma", "Swimmer-v5")
@@ -151,3 +151,58 @@ def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma()
     assert {key: value for key, value in ablation.items() if key != "gamma"} == {
         key: value for key, value in sql.items() if key != "gamma"
     }
+
+
+def test_the_sampled_evaluation_leaves_training_as_it_was(campaign_dirs, monkeypatch):
+    """Issue 39's campaign evaluates SAC and SoftQLearning by sampling too: inside a forked torch random state, so
+    training, seen through its deterministic evaluations, is that of a run evaluated deterministically only."""
+    from stable_baselines3 import SAC
+
+    tiny = {"learning_starts": 50, "batch_size": 16, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [8]}}
+    monkeypatch.setattr(campaign, "build_variant", lambda variant, env: (SAC, dict(tiny)))
+    for name, value in (("CHUNK", 100), ("EVAL_EVERY", 100), ("CHECKPOINT_EVERY", 1_000), ("EVAL_EPISODES", 1)):
+        monkeypatch.setattr(campaign, name, value)
+    histories = {}
+    save = campaign.atomic_write_json
+
+    for sampled in (False, True):
+        monkeypatch.setattr(campaign, "SAMPLED_EVALUATION", {"sac_zoo_g099"} if sampled else set())
+        job = campaign.Job("Pendulum-v1", "sac_zoo_g099", 0, steps=300, campaign="sql_paper")
+
+        def keep_history(path, data, job=job, sampled=sampled):
+            save(path, data)
+            histories[sampled] = data
+
+        monkeypatch.setattr(campaign, "atomic_write_json", keep_history)
+        assert campaign.run_job(job, deadline=None).startswith("done")
+        job.raw_path.unlink()
+    assert histories[True]["eval_returns"] == histories[False]["eval_returns"]
+    assert len(histories[True]["eval_sampled_returns"]) == 3 and histories[False]["eval_sampled_returns"] == []
+
+
+def test_the_paper_campaign_writes_apart_and_builds_every_variant():
+    jobs = campaign.jobs(campaign="sql_paper")
+    assert len(jobs) == 35 and {job.raw_path.parent.name for job in jobs} == {"sql_paper"}
+    assert all(job.cache_dir.parent.name == "sql_paper" for job in jobs)
+    for variant, env in sorted({(job.variant, job.env) for job in jobs}):
+        _, kwargs = campaign.build_variant(variant, env)
+        assert kwargs["gamma"] == 0.99, (variant, env)
+    noise = campaign.build_variant("td3_g099", "HalfCheetah-v5")[1]["action_noise"]
+    assert noise._sigma.tolist() == [0.1] * 6
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    from sql_paper_report import holm
+
+    # sorted 0.01, 0.02, 0.04: 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+
+
+def test_the_late_mean_starts_at_100k_steps():
+    from sql_paper_report import scores
+
+    steps = list(range(10_000, 210_000, 10_000))
+    run = {"eval_timesteps": steps, "eval_returns": [float(s) for s in steps], "eval_sampled_returns": [1.0] * 20}
+    assert scores(run, "deterministic") == (150_000.0, 200_000.0)
+    assert scores(run, "sampled") == (1.0, 1.0)
