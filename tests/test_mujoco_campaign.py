@@ -143,7 +143,7 @@ def test_the_target_ablation_changes_only_the_target_update_of_the_gamma_ablatio
 
 def test_every_queued_variant_builds_and_the_gamma_ablation_changes_only_gamma():
     for variant, env in sorted({(job.variant, job.env) for job in campaign.jobs()}):
-        _, kwargs = campaign.build_variant(variant, env)
+        algo_class, kwargs = campaign.build_variant(variant, env)
         assert isinstance(algo_class, type) and kwargs
     _, sql = campaign.build_variant("sql", "Swimmer-v5")
     _, ablation = campaign.build_variant("sql_zoo_gamma", "Swimmer-v5")
