@@ -106,6 +106,7 @@ def test_solve_runs_the_configured_solver_with_the_model_settings(solver, refere
     model = SoftValueIteration(mdp=mdp, gamma=gamma, ent_coef=alpha, tol=tol, solver=solver, evaluation="gmres")
     result = model.solve()
     expected = reference(mdp, gamma, alpha, tol, max_iter)
+    # exact: the model calls this very function with these very arguments, so every operation is the same
     assert (result.iterations, result.sweeps, result.residual) == (expected.iterations, expected.sweeps, expected.residual)
     np.testing.assert_array_equal(result.q_values, expected.q_values)
     np.testing.assert_array_equal(model.q_values, expected.q_values)
@@ -124,6 +125,7 @@ def test_evaluate_policy_table_solves_to_the_model_tolerance():
     model = SoftValueIteration(mdp=mdp, gamma=gamma, ent_coef=alpha, tol=1e-3)
     result = model.evaluate_policy_table(uniform, method="iterative")
     expected = soft_policy_evaluation(mdp, uniform, gamma, alpha, method="iterative", tol=1e-3)
+    # exact: the model runs this very call (same arrays, same tol), so the same floating-point operations
     assert (result.sweeps, result.residual) == (expected.sweeps, expected.residual)
     np.testing.assert_array_equal(result.values, expected.values)
     # (the evaluation's own default tolerance, 1e-10, would need more sweeps)
