@@ -181,6 +181,7 @@ def test_the_sampled_evaluation_leaves_training_as_it_was(campaign_dirs, monkeyp
 
 
 def test_the_paper_campaign_writes_apart_and_builds_every_variant():
+    pytest.importorskip("mujoco", reason="DDPG's and TD3's action noise is sized from the MuJoCo environment")
     jobs = campaign.jobs(campaign="sql_paper")
     assert len(jobs) == 35 and {job.raw_path.parent.name for job in jobs} == {"sql_paper"}
     assert all(job.cache_dir.parent.name == "sql_paper" for job in jobs)
