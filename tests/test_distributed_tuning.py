@@ -73,16 +73,21 @@ def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_study(tmp_path
     none lost, no parameters drawn twice.
     """
     import optuna
+    import sqlalchemy.exc
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     victim, survivor = (tuning_worker(tmp_path / f"worker{i}", postgres_url, 1, "one_killed") for i in range(2))
+    # one storage (one connection pool) for all the polling: a new one per poll leaked connections until the
+    # server's max_connections refused the workers; the workers create the tables, this one only reads
+    storage = optuna.storages.RDBStorage(postgres_url, skip_table_creation=True, skip_compatibility_check=True)
     deadline = time.monotonic() + 300
     killed = None
     while killed is None and time.monotonic() < deadline:
         assert victim.poll() is None and survivor.poll() is None, "a worker ended before the kill"
-        with contextlib.suppress(KeyError):  # the study is not created yet
-            study = optuna.load_study(study_name="one_killed", storage=postgres_url)
+        # the tables or the study are not created yet
+        with contextlib.suppress(KeyError, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            study = optuna.load_study(study_name="one_killed", storage=storage)
             for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if trial.user_attrs.get("worker", {}).get("pid") == victim.pid:
                     victim.kill()
@@ -95,7 +100,7 @@ def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_study(tmp_path
     _, stderr = survivor.communicate(timeout=900)
     assert survivor.returncode == 0, stderr[-3000:]
 
-    study = optuna.load_study(study_name="one_killed", storage=postgres_url)
+    study = optuna.load_study(study_name="one_killed", storage=storage)
     states = [trial.state for trial in study.trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4, states
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
