@@ -218,7 +218,8 @@ def command_report(args: argparse.Namespace) -> None:
         )
     lines += [
         "",
-        "Pre-registered comparisons (lower is better; P(X < Y); two-sided permutation p over 200,000 random splits, unadjusted):",
+        "Pre-registered comparisons (lower is better; P(X < Y); two-sided permutation p over 200,000 random splits, "
+        "unadjusted):",
         "",
     ]
     for ours, reference in (("sql_pretrained", "sql_scratch"), ("sql_pretrained", "sac_pretrained")):
