@@ -10,12 +10,11 @@ deterministically. IQM across seeds with stratified-bootstrap 95% CIs; exact per
 comparisons, unadjusted and Holm-adjusted over the comparisons that have runs on both sides.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mujoco_report import iqm_with_ci, permutation_p_value, probability_of_improvement
+from mujoco_report import iqm_with_ci, load_runs, permutation_p_value, probability_of_improvement
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "raw" / "sql_paper"
@@ -30,14 +29,6 @@ COMPARISONS = [
     ("Swimmer-v5", "sac_zoo_g099", "deterministic", "sac_zoo", "deterministic", MUJOCO_RAW),
     ("Swimmer-v5", "sql", "sampled", "sac_zoo_g099", "deterministic", RAW),
 ]
-
-
-def load(raw: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for path in sorted(raw.glob("*.json")):
-        run = json.loads(path.read_text())
-        runs.setdefault((run["env"], run["variant"]), []).append(run)
-    return runs
 
 
 def scores(run: dict[str, Any], evaluation: str) -> tuple[float, float]:
@@ -58,7 +49,7 @@ def holm(p_values: list[float]) -> list[float]:
 
 
 def report() -> str:
-    runs, reference_runs = load(RAW), load(MUJOCO_RAW)
+    runs, reference_runs = load_runs(RAW), load_runs(MUJOCO_RAW)
     lines = [
         "# SoftQLearning against the paper's baselines at gamma 0.99 (issue 39, experiment A)",
         "",
