@@ -134,6 +134,24 @@ def check_off_policy_hyperparameters(
             raise ValueError(f"learning_rate must be a finite number > 0 or a schedule, got {learning_rate}")
 
 
+def check_loaded_off_policy_hyperparameters(model: Any) -> None:
+    """
+    :func:`check_off_policy_hyperparameters` on a model's attributes, with ``loading=True``: the values SB3's
+    ``load`` ends up with (saved, then ``custom_objects``, then its keyword arguments), which no constructor checked.
+    """
+    check_off_policy_hyperparameters(
+        tau=model.tau,
+        gamma=model.gamma,
+        batch_size=model.batch_size,
+        buffer_size=model.buffer_size,
+        learning_starts=model.learning_starts,
+        gradient_steps=model.gradient_steps,
+        target_update_interval=model.target_update_interval,
+        learning_rate=model.learning_rate,
+        loading=True,
+    )
+
+
 def check_action_space_bounds(action_space: Any) -> None:
     """
     Refuse a ``Box`` action space with low == high in a dimension: the policies squash their actions into [-1, 1] and

@@ -22,6 +22,7 @@ from sb3_maxent.common.validation import (
     LossName,
     check_action_space_bounds,
     check_finite_losses,
+    check_loaded_off_policy_hyperparameters,
     check_loss_name,
     check_off_policy_hyperparameters,
     check_policy_class,
@@ -313,17 +314,7 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         arguments already, ``learning_rate=0`` included, which only ``load`` accepts.)
         """
         check_loss_name(self.loss)
-        check_off_policy_hyperparameters(
-            tau=self.tau,
-            gamma=self.gamma,
-            batch_size=self.batch_size,
-            buffer_size=self.buffer_size,
-            learning_starts=self.learning_starts,
-            gradient_steps=self.gradient_steps,
-            target_update_interval=self.target_update_interval,
-            learning_rate=self.learning_rate,
-            loading=True,
-        )
+        check_loaded_off_policy_hyperparameters(self)
 
     def _target_entropy_argument(self) -> str | float:
         """``target_entropy`` as the temperature takes it (``"auto"``: :math:`-\\dim(\\mathcal A)`)."""

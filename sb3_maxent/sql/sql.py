@@ -23,7 +23,7 @@ from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.saving import AtomicSaveMixin
 from sb3_maxent.common.validation import (
     check_action_space_bounds,
-    check_off_policy_hyperparameters,
+    check_loaded_off_policy_hyperparameters,
     check_policy_class,
     user_stacklevel,
 )
@@ -125,17 +125,7 @@ class SoftQLearning(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         and calls ``_setup_model``, which would otherwise train with ``gamma=7``. (The constructor has checked its
         arguments already, ``learning_rate=0`` included, which only ``load`` accepts.) Implementations add their own.
         """
-        check_off_policy_hyperparameters(
-            tau=self.tau,
-            gamma=self.gamma,
-            batch_size=self.batch_size,
-            buffer_size=self.buffer_size,
-            learning_starts=self.learning_starts,
-            gradient_steps=self.gradient_steps,
-            target_update_interval=self.target_update_interval,
-            learning_rate=self.learning_rate,
-            loading=True,
-        )
+        check_loaded_off_policy_hyperparameters(self)
 
     def _check_temperature(self) -> None:
         """Refuse a temperature the implementation cannot use, before anything else is built."""
