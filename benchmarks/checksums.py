@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
-import yaml
-
-from sb3_maxent.zoo.yaml_files import DataLoader
+from common import zoo_entry as config_entry
 
 STEPS = 400
 LEARNING_STARTS = 100
@@ -50,11 +48,7 @@ RUNS: list[tuple[str, str, dict[str, Any]]] = [
 def zoo_entry(algo: str, env_id: str) -> dict[str, Any]:
     from sb3_maxent.zoo import config_path
 
-    entry = dict(yaml.load(config_path(algo).read_text(), Loader=DataLoader)[env_id])
-    entry.pop("n_timesteps", None)
-    if isinstance(entry.get("policy_kwargs"), str):
-        entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo stores them as Python source
-    return entry
+    return config_entry(config_path(algo), env_id)
 
 
 def digest(model: Any) -> str:

@@ -18,7 +18,7 @@ session (a fresh machine each time), ``--finishable`` starts only the runs expec
 ends: the finished runs' median steps/s for that environment and variant, scaled by how fast this machine has
 learned in the last hour (``benchmarks/cache/speed.jsonl``).
 
-Variants:
+Variants (rows of ``benchmarks/variants.py``, where each is defined as data):
 
 - ``sacv1``: the ``zoo_configs/sacv1.yml`` entry (the paper's settings: alpha = 1/5, i.e. reward scale 5);
 - ``sac``: SB3's SAC with exactly the same arguments (so the only difference is the algorithm);
@@ -50,10 +50,9 @@ paper's baselines at the paper's discount 0.99, with raw JSON in ``benchmarks/re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import multiprocessing
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -63,6 +62,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import atomic_write_json, machine, run_in_pool, steps_per_second
+from variants import build_variant as build_any_variant
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "raw" / "mujoco"
@@ -178,117 +179,12 @@ def jobs(steps: int = STEPS, campaign: str = "mujoco") -> list[Job]:
     ]
 
 
-def zoo_entry(config_file: Path, env_id: str) -> dict[str, Any]:
-    import yaml
-
-    configs = yaml.safe_load(config_file.read_text())
-    entry = dict(configs[env_id])
-    entry.pop("n_timesteps", None)
-    if isinstance(entry.get("policy_kwargs"), str):
-        entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo stores them as Python source
-    return entry
-
-
-def sb3_zoo_env_id(env_id: str) -> str:
-    """rl_zoo3 2.9 keys its MuJoCo entries by v4; the hyperparameters are the same for v5."""
-    return env_id.replace("-v5", "-v4")
-
-
 def build_variant(variant: str, env_id: str) -> tuple[type, dict[str, Any]]:
-    from stable_baselines3 import SAC
-
-    from sb3_maxent import SACV1, SoftQLearning
-    from sb3_maxent.zoo import config_path
-
-    if variant == "sacv1":
-        return SACV1, zoo_entry(config_path("sacv1"), env_id)
-    if variant == "sacv1_seq":
-        from ablations import SequentialSACV1
-
-        return SequentialSACV1, zoo_entry(config_path("sacv1"), env_id)
-    if variant == "sac":
-        return SAC, zoo_entry(config_path("sacv1"), env_id)
-    if variant in ("sac_zoo", "sac_zoo_g099"):
-        kwargs = rl_zoo_entry("sac", env_id)
-        if variant.endswith("_g099"):
-            kwargs["gamma"] = 0.99
-        return SAC, kwargs
-    if variant in ("ddpg_g099", "td3_g099"):
-        from stable_baselines3 import DDPG, TD3
-
-        return (DDPG if variant.startswith("ddpg") else TD3), {
-            **with_action_noise(rl_zoo_entry(variant.split("_")[0], env_id), env_id),
-            "gamma": 0.99,
-        }
-    if variant == "sql":
-        return SoftQLearning, zoo_entry(config_path("sql"), env_id)
-    if variant in ("sql_zoo_gamma", "sql_zoo_gamma_cold", "sql_zoo_gamma_polyak"):
-        import rl_zoo3
-
-        sac_entry = zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / "sac.yml", sb3_zoo_env_id(env_id))
-        kwargs = {**zoo_entry(config_path("sql"), env_id), "gamma": sac_entry.get("gamma", 0.99)}
-        if variant.endswith("_cold"):
-            kwargs["ent_coef"] = float(kwargs["ent_coef"]) / 10
-        if variant.endswith("_polyak"):
-            kwargs.update(tau=0.005, target_update_interval=1)  # SB3 SAC's defaults, which rl-zoo's entry keeps
-        return SoftQLearning, kwargs
-    raise ValueError(f"unknown variant {variant!r}")
-
-
-def rl_zoo_entry(algo: str, env_id: str) -> dict[str, Any]:
-    import rl_zoo3
-
-    return zoo_entry(Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml", sb3_zoo_env_id(env_id))
-
-
-def with_action_noise(entry: dict[str, Any], env_id: str) -> dict[str, Any]:
-    """rl-zoo's ``noise_type``/``noise_std`` keys as the ``action_noise`` object its ExperimentManager builds."""
-    import gymnasium as gym
-    from stable_baselines3.common.noise import NormalActionNoise
-
-    kwargs = dict(entry)
-    noise_type, noise_std = kwargs.pop("noise_type"), float(kwargs.pop("noise_std"))
-    if noise_type != "normal":
-        raise ValueError(f"unsupported noise_type {noise_type!r}")
-    n_actions = gym.spec(env_id).make().action_space.shape[0]
-    kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
-    return kwargs
-
-
-def machine() -> dict[str, Any]:
-    from importlib.metadata import version
-
-    import torch
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        **{package: version(package) for package in PROVENANCE_PACKAGES if is_installed(package)},
-    }
-
-
-PROVENANCE_PACKAGES = ("torch", "stable_baselines3", "sb3_maxent", "gymnasium", "mujoco")
-
-
-def is_installed(package: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(package)
-    except PackageNotFoundError:
-        return False
-    return True
+    """The algorithm and keyword arguments of a campaign variant (a row of ``benchmarks/variants.py``)."""
+    algo_class, kwargs, callback = build_any_variant(variant, env_id)
+    if callback is not None:
+        raise ValueError(f"{variant!r} needs a callback, which the campaign's runs do not take")
+    return algo_class, kwargs
 
 
 class StopRequest:
@@ -306,27 +202,6 @@ class StopRequest:
 
 
 SPEED_LOG = CACHE / "speed.jsonl"  # one line per chunk learned on this machine: how fast it runs now
-
-
-def machine_fingerprint(machine: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two slices' speeds comparable: processor, cores, torch and its threads."""
-    return machine.get("cpu"), machine.get("cores"), machine.get("torch"), machine.get("torch_threads")
-
-
-def steps_per_second(run: dict[str, Any]) -> float:
-    """
-    Steps/s of a run on the machine that finished it: where some slices ran elsewhere (a bigger machine lent for
-    a slice), only the slices on a machine like the last one count, so that paired seeds compare one machine.
-    """
-    slice_steps, slice_seconds = run.get("slice_timesteps", []), run.get("slice_train_seconds", [])
-    machines = run.get("machines", [])
-    if slice_steps and len(slice_steps) == len(slice_seconds) == len(machines):
-        last = machine_fingerprint(machines[-1])
-        on_last = [i for i, machine in enumerate(machines) if machine_fingerprint(machine) == last]
-        seconds = sum(slice_seconds[i] for i in on_last)
-        if seconds > 0:
-            return sum(slice_steps[i] for i in on_last) / seconds
-    return run["timesteps"] / run["train_seconds"]
 
 
 def historical_rates() -> dict[tuple[str, str], float]:
@@ -374,12 +249,6 @@ def estimated_seconds(job: Job, steps_done: int) -> float | None:
             return None
         rate = float(np.median(same_variant))
     return 1.1 * (job.steps - steps_done) / (rate * speed_factor(rates))
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
 
 
 def checkpoint(model: Any, history: History, cache: Path) -> None:
@@ -517,7 +386,6 @@ def command_run(args: argparse.Namespace) -> None:
         queue.sort(key=lambda job: -state(job)[1])
     if args.limit:
         queue = queue[: args.limit]
-    context = multiprocessing.get_context("spawn")
     CACHE.mkdir(parents=True, exist_ok=True)
     STOP_FILE.unlink(missing_ok=True)
 
@@ -527,10 +395,9 @@ def command_run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     # workers ignore the signals themselves (the STOP file tells them), so that each checkpoints cleanly
-    with context.Pool(args.workers, initializer=_ignore_signals, maxtasksperchild=1) as pool:
-        results = [pool.apply_async(_worker, (job, deadline, args.finishable)) for job in queue]
-        for result in results:
-            print(result.get(), flush=True)
+    worker = functools.partial(_worker, deadline=deadline, finishable_only=args.finishable)
+    for account in run_in_pool(worker, queue, args.workers, initializer=_ignore_signals):
+        print(account, flush=True)
 
 
 def command_report(args: argparse.Namespace) -> None:

@@ -13,16 +13,23 @@ Writes ``benchmarks/results/mujoco.md`` and, per environment, ``mujoco_<env>.png
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mujoco_campaign import machine_fingerprint, steps_per_second
+
+# tuned_vs_default.py imports the statistics from here too
+from common import (
+    REPS,
+    iqm_with_ci,
+    machine_fingerprint,
+    permutation_p_value,
+    probability_of_improvement,
+    seeded_bootstrap,
+    steps_per_second,
+)
 
 HERE = Path(__file__).resolve().parent
-REPS = 2000  # bootstrap replications (rliable's default for profiles; enough for 95% CIs of 5 runs)
 FROM_STEP = 100_000  # the SACV1 target compares every evaluation from here on
 MIN_SEEDS = 3  # fewer runs per variant give no confidence interval worth a verdict
 
@@ -57,76 +64,6 @@ def common_grid(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         [[dict(zip(run["eval_timesteps"], run["eval_returns"], strict=True))[t] for t in steps] for run in runs]
     )
     return np.array(steps), returns
-
-
-@contextmanager
-def seeded_bootstrap(seed: int = 0) -> Iterator[np.random.RandomState]:
-    """
-    A fixed seed for rliable's bootstrap, restoring numpy's global state afterwards.
-
-    rliable 1.2's stratified bootstrap draws its indices from numpy's global generator and ignores the
-    ``random_state`` it is given, so without this the CIs changed with whatever ran before in the process.
-    """
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield np.random.RandomState(seed)
-    finally:
-        np.random.set_state(state)
-
-
-def iqm_with_ci(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IQM over runs at each column, and its 95% CI, shape (2, n_columns): scores (n_runs, n_columns)."""
-    from rliable import library as rly
-    from rliable import metrics
-
-    def per_column(matrix: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_iqm(matrix[:, [column]]) for column in range(matrix.shape[1])])
-
-    with seeded_bootstrap() as random_state:
-        points, intervals = rly.get_interval_estimates({"x": scores}, per_column, reps=REPS, random_state=random_state)
-    return points["x"], intervals["x"]
-
-
-def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """P(X > Y) of final returns, with its 95% CI."""
-    from rliable import library as rly
-    from rliable import metrics
-
-    with seeded_bootstrap() as random_state:
-        points, intervals = rly.get_interval_estimates(
-            {"pair": (x[:, None], y[:, None])}, metrics.probability_of_improvement, reps=REPS, random_state=random_state
-        )
-    low, high = np.ravel(intervals["pair"])
-    return float(np.ravel(points["pair"])[0]), float(low), float(high)
-
-
-EXACT_PERMUTATIONS = 10**6  # above this many splits of the pooled runs, a Monte Carlo permutation test
-MONTE_CARLO_PERMUTATIONS = 200_000  # standard error of p at most 0.5 / sqrt(200k) = 0.0011
-
-
-def permutation_p_value(x: np.ndarray, y: np.ndarray) -> float:
-    """
-    Two-sided p-value of the difference of means over the relabellings of the runs: every one where there are at
-    most ``EXACT_PERMUTATIONS`` (5 against 5 seeds: 252; 10 against 10: 184,756), else ``MONTE_CARLO_PERMUTATIONS``
-    random ones with a fixed seed (20 against 20 has 1.4e11, beyond any enumeration).
-    """
-    from math import comb
-
-    from scipy.stats import permutation_test
-
-    def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.mean(a) - np.mean(b))
-
-    exact = comb(len(x) + len(y), len(x)) <= EXACT_PERMUTATIONS
-    result = permutation_test(
-        (x, y),
-        mean_difference,
-        permutation_type="independent",
-        n_resamples=np.inf if exact else MONTE_CARLO_PERMUTATIONS,
-        rng=np.random.default_rng(0),
-    )
-    return float(result.pvalue)
 
 
 def paired_speed_ratio(ours: list[dict[str, Any]], reference: list[dict[str, Any]]) -> tuple[float, int]:

@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import (
+    atomic_write_json,
+    iqm_with_ci,
+    machine,
+    permutation_p_value,
+    probability_of_improvement,
+    run_in_pool,
+    run_report_cli,
+)
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "raw" / "multigoal"
@@ -112,7 +120,6 @@ def raw_path(variant: str, seed: int) -> Path:
 
 def run_one(job: tuple[str, int]) -> str:
     import torch as th
-    from mujoco_campaign import atomic_write_json, machine
 
     variant, seed = job
     th.set_num_threads(1)
@@ -128,9 +135,8 @@ def run_one(job: tuple[str, int]) -> str:
 
 def command_run(args: argparse.Namespace) -> None:
     queue = [(variant, seed) for seed in SEEDS for variant in VARIANTS if not raw_path(variant, seed).exists()]
-    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-        for line in pool.imap_unordered(run_one, queue):
-            print(line, flush=True)
+    for line in run_in_pool(run_one, queue, args.workers):
+        print(line, flush=True)
 
 
 def load() -> dict[str, list[dict[str, Any]]]:
@@ -142,8 +148,6 @@ def load() -> dict[str, list[dict[str, Any]]]:
 
 
 def report_lines(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
-    from mujoco_report import iqm_with_ci, permutation_p_value, probability_of_improvement
-
     lines = [
         "# MultiGoal-v0: how many goals does each algorithm keep? (issue 39, experiment B)",
         "",
@@ -207,13 +211,7 @@ def command_report(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run")
-    run.add_argument("--workers", type=int, default=2)
-    sub.add_parser("report")
-    args = parser.parse_args(argv)
-    {"run": command_run, "report": command_report}[args.command](args)
+    run_report_cli(__doc__, command_run, command_report, argv)
 
 
 if __name__ == "__main__":

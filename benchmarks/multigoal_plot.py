@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
-import yaml
+from multigoal_modes import sql_entry
 
 from sb3_maxent import SoftQLearning
 from sb3_maxent.envs.multigoal import MultiGoalEnv
-from sb3_maxent.zoo import config_path
-from sb3_maxent.zoo.yaml_files import DataLoader
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "sql_multigoal.png"
 
@@ -30,10 +28,9 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    config = dict(yaml.load(config_path("sql").read_text(), Loader=DataLoader)["MultiGoal-v0"])
+    config = sql_entry()  # the zoo_configs/sql.yml entry of MultiGoal-v0
     n_timesteps = int(config.pop("n_timesteps"))
     policy = config.pop("policy")
-    config["policy_kwargs"] = eval(config["policy_kwargs"])  # rl-zoo stores them as Python source
     model = SoftQLearning(policy, MultiGoalEnv(), seed=args.seed, **config)
     model.learn(n_timesteps)
 

@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import (
+    atomic_write_json,
+    iqm_with_ci,
+    machine,
+    permutation_p_value,
+    probability_of_improvement,
+    run_in_pool,
+    run_report_cli,
+)
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "raw" / "pretraining"
@@ -151,7 +159,6 @@ def raw_path(variant: str, goal: int, seed: int) -> Path:
 def run_seed(job: tuple[str, int]) -> str:
     """All four goals of one (algorithm, seed): pretrained (one pretraining, loaded afresh for each goal) or scratch."""
     import torch as th
-    from mujoco_campaign import atomic_write_json, machine
 
     variant, seed = job
     algo, start = variant.split("_")
@@ -187,14 +194,11 @@ def command_run(args: argparse.Namespace) -> None:
         for variant in VARIANTS
         if not all(raw_path(variant, goal, seed).exists() for goal in GOALS)
     ]
-    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-        for lines in pool.imap_unordered(run_seed, queue):
-            print(lines, flush=True)
+    for lines in run_in_pool(run_seed, queue, args.workers):
+        print(lines, flush=True)
 
 
 def command_report(args: argparse.Namespace) -> None:
-    from mujoco_report import iqm_with_ci, permutation_p_value, probability_of_improvement
-
     scores: dict[str, np.ndarray] = {}
     for variant in VARIANTS:
         runs = [json.loads(path.read_text()) for path in sorted(RAW.glob(f"PointMass_{variant}_goal*_seed*.json"))]
@@ -234,13 +238,7 @@ def command_report(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run")
-    run.add_argument("--workers", type=int, default=2)
-    sub.add_parser("report")
-    args = parser.parse_args(argv)
-    {"run": command_run, "report": command_report}[args.command](args)
+    run_report_cli(__doc__, command_run, command_report, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mujoco_report import iqm_with_ci, load_runs, permutation_p_value, probability_of_improvement
+from common import iqm_with_ci, permutation_p_value, probability_of_improvement
+from mujoco_report import load_runs
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "raw" / "sql_paper"

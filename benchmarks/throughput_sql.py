@@ -23,7 +23,8 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import RESULTS, build_variant
+from common import RESULTS
+from variants import build_variant
 
 VARIANTS = ("sql", "sql_mse", "msql", "sacv1", "dqn")
 
