@@ -182,6 +182,42 @@ def tuned_soft_vi() -> str:
     )
 
 
+# --- issue 39's experiments B and C, from their reports -------------------------------------------------------------
+
+MULTIGOAL = RESULTS / "multigoal.md"
+MULTIGOAL_RAW = tuple(sorted((RESULTS / "raw" / "multigoal").glob("MultiGoal-v0_*_seed*.json")))
+PRETRAINING = RESULTS / "pretraining.md"
+ALGORITHMS = {"sql": "SoftQLearning", "sacv1": "SACV1", "sac": "SAC"}
+
+
+def two_decimals(cell: str) -> str:
+    """'1.15 [0.799, 1.29]' -> '1.15 [0.80, 1.29]'."""
+    return re.sub(r"-?\d+(\.\d+)?", lambda number: f"{float(number.group()):.2f}", cell)
+
+
+def multigoal_modes() -> str:
+    """Goal entropy per algorithm (multigoal.md) and its runs that send at least 5% of their episodes to each goal."""
+    visited: dict[str, list[int]] = {}
+    for path in MULTIGOAL_RAW:
+        run = json.loads(path.read_text())
+        visited.setdefault(run["variant"], []).append(run["goals_visited"])
+    rows = [
+        f"| {ALGORITHMS[row[0]]} | {two_decimals(row[2])} | {visited[row[0]].count(4)} of {len(visited[row[0]])} |"
+        for row in map(cells, markdown_tables(MULTIGOAL.read_text())[0][2:])
+    ]
+    header = "| algorithm | goal entropy, IQM [95% CI] (nats, at most 1.386) | runs with all four goals at >= 5% |"
+    return "\n".join([header, "| --- | --- | --- |", *rows])
+
+
+def pretraining() -> str:
+    starts = {"pretrained": "pretrained", "scratch": "from scratch"}
+    rows = []
+    for variant, runs, steps, never in map(cells, markdown_tables(PRETRAINING.read_text())[0][2:]):
+        algorithm, start = variant.split("_")
+        rows.append(f"| {ALGORITHMS[algorithm]}, {starts[start]} | {steps} | {never} of {runs} |")
+    return "\n".join(["| variant | steps to threshold, IQM [95% CI] | never reached |", "| --- | --- | --- |", *rows])
+
+
 # --- the tables ------------------------------------------------------------------------------------------------------
 
 TABLES: dict[str, Table] = {
@@ -193,6 +229,8 @@ TABLES: dict[str, Table] = {
     "sql-dqn-cartpole": copied(RESULTS / "CartPole-v1_sql_dqn.md"),
     "sql-dqn-lunarlander": copied(RESULTS / "LunarLander-v3_sql_dqn.md"),
     "throughput-discrete": copied(RESULTS / "throughput_sql.md"),
+    # the same script's earlier run on a quiet machine (SoftQLearning and DQN only), which docs/modules/sql.md quotes
+    "throughput-discrete-quiet": copied(RESULTS / "throughput_sql_quiet.md"),
     "discrete-cartpole": copied(RESULTS / "CartPole-v1_discrete.md"),
     "discrete-lunarlander": copied(RESULTS / "LunarLander-v3_discrete.md"),
     "discrete-lunarlander-10seeds": copied(RESULTS / "LunarLander-v3_msql_dqn_10seeds.md"),
@@ -200,6 +238,8 @@ TABLES: dict[str, Table] = {
     "discrete-final-returns": Table(DISCRETE_SOURCES, discrete_final_returns),
     "sql-pendulum": copied(RESULTS / "Pendulum-v1_sql_sacv1_sac.md"),
     "entropy-target-pendulum": copied(RESULTS / "Pendulum-v1_entropy_target.md"),
+    "multigoal-modes": Table((MULTIGOAL, *MULTIGOAL_RAW), multigoal_modes),
+    "pretraining": Table((PRETRAINING,), pretraining),
 }
 
 
