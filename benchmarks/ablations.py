@@ -19,11 +19,11 @@ from __future__ import annotations
 import torch as th
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
-from sb3_maxent import SACV1
+from sb3_maxent.sacv1 import ContinuousSACV1
 from sb3_maxent.sacv1.sacv1 import StepLosses, critic_loss_fn, soft_q_target
 
 
-class SequentialSACV1(SACV1):
+class SequentialSACV1(ContinuousSACV1):
     """SACV1 with SB3 SAC's update order: critics first, then value and policy against the updated critics."""
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:

@@ -16,7 +16,7 @@ from sb3_maxent.common.validation import (
     check_off_policy_hyperparameters,
     check_policy_class,
 )
-from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SoftQPolicy
+from sb3_maxent.sql.policies import ContinuousSoftQPolicy, DiscreteSoftQPolicy
 
 BOX = gym.spaces.Box(-1.0, 1.0, (1,))
 UNSUPPORTED = (
@@ -70,7 +70,7 @@ def test_a_model_without_policy_entropy_or_temperature_tensor_is_refused():
         EntropyTargetCallback().init_callback(td3)
     # a model whose networks are not built yet (no policy attribute at all) is refused the same way
     unbuilt = SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, _init_setup_model=False)
-    with pytest.raises(ValueError, match=UNSUPPORTED.format("SACV1")):
+    with pytest.raises(ValueError, match=UNSUPPORTED.format("ContinuousSACV1")):
         EntropyTargetCallback().init_callback(unbuilt)
 
 
@@ -143,7 +143,7 @@ def test_off_policy_hyperparameters_accept_their_boundaries_and_refuse_a_zero_le
 
 
 def test_a_foreign_policy_is_refused_naming_it_and_its_owner_if_known():
-    expected = (SoftQPolicy,)
+    expected = (DiscreteSoftQPolicy,)
     with pytest.raises(TypeError, match=r"^SACV1 cannot use the policy torch\.nn\.modules\.linear\.Linear$"):
         check_policy_class(SACV1, th.nn.Linear, expected)
     # not even a class (no __module__, no __qualname__): still a TypeError naming what was given

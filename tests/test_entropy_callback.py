@@ -174,8 +174,8 @@ def test_schedules():
 def test_refusals():
     with pytest.raises(
         ValueError,
-        match=r"^SACV1 already learns its ent_coef \('auto'\): create it with a float ent_coef \(e\.g\. ent_coef=0\.1\) "
-        r"to let EntropyTargetCallback drive it$",
+        match=r"^ContinuousSACV1 already learns its ent_coef \('auto'\): create it with a float ent_coef "
+        r"\(e\.g\. ent_coef=0\.1\) to let EntropyTargetCallback drive it$",
     ):
         EntropyTargetCallback().init_callback(SACV1("MlpPolicy", "Pendulum-v1", ent_coef="auto", policy_kwargs=SMALL))
     with pytest.raises(

@@ -52,8 +52,8 @@ def test_an_entropy_callback_refuses_a_second_model_and_leaves_its_temperature_a
     assert callback.ent_coef != pytest.approx(0.5)
     second = SACV1("MlpPolicy", IdentityEnvBox(-1, 1), ent_coef=0.2, learning_starts=10, policy_kwargs=small(), seed=0)
     message = (
-        "this EntropyTargetCallback already drives the temperature of another model (a SACV1): create one callback "
-        "per model; to carry alpha and its optimiser over to a reloaded model, save() this callback and load() it "
+        "this EntropyTargetCallback already drives the temperature of another model (a ContinuousSACV1): create one "
+        "callback per model; to carry alpha and its optimiser over to a reloaded model, save() this callback and load() it "
         "into a new one"
     )
     with pytest.raises(ValueError, match=exactly(message)):

@@ -17,7 +17,7 @@ from torch import nn
 import sb3_maxent.sacv1.sacv1 as sacv1_module
 from sb3_maxent import SACV1, DivergenceError
 from sb3_maxent.common.validation import EnvironmentDataError
-from sb3_maxent.sacv1.policies import SACV1Policy, StateValueNetwork, split_value_arch
+from sb3_maxent.sacv1.policies import ContinuousSACV1Policy, StateValueNetwork, split_value_arch
 
 OBS_SPACE = spaces.Box(-1.0, 1.0, (3,), np.float32)
 ACT_SPACE = spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -55,8 +55,8 @@ def test_split_value_arch_defaults_to_256_256_and_vf_to_qf():
 
 
 def test_policy_defaults():
-    """SACV1Policy's documented defaults, as SB3's SACPolicy: no gSDE, exp(), clip_mean 2, 256x256 networks."""
-    policy = SACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4)
+    """ContinuousSACV1Policy's documented defaults, as SB3's SACPolicy: no gSDE, exp(), clip_mean 2, 256x256 networks."""
+    policy = ContinuousSACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4)
     assert policy.net_arch == [256, 256]
     assert policy.actor_kwargs["use_sde"] is False
     assert policy.actor_kwargs["use_expln"] is False
@@ -69,7 +69,7 @@ def test_policy_defaults():
 
 
 def test_value_network_takes_the_critics_layers_without_vf():
-    policy = SACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4, net_arch={"pi": [5], "qf": [7, 6]})
+    policy = ContinuousSACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4, net_arch={"pi": [5], "qf": [7, 6]})
     assert policy.net_arch == {"pi": [5], "qf": [7, 6]}
     assert _linear_sizes(policy.actor.latent_pi) == [5]
     assert _linear_sizes(policy.value_net.v_net) == [7, 6, 1]
@@ -81,7 +81,7 @@ def test_state_value_network_defaults_and_arguments():
     assert network.share_features_extractor is False
     assert network.action_space == ACT_SPACE
 
-    policy = SACV1Policy(
+    policy = ContinuousSACV1Policy(
         OBS_SPACE,
         ACT_SPACE,
         lambda _: 3e-4,
@@ -100,7 +100,7 @@ def test_state_value_network_defaults_and_arguments():
 @pytest.mark.parametrize("share", [False, True])
 def test_value_loss_trains_the_features_extractor_only_when_not_shared(share):
     """A shared extractor gets no gradient from V (SB3 convention); the value network's own extractor does."""
-    policy = SACV1Policy(
+    policy = ContinuousSACV1Policy(
         OBS_SPACE,
         ACT_SPACE,
         lambda _: 3e-4,
@@ -118,7 +118,7 @@ def test_value_loss_trains_the_features_extractor_only_when_not_shared(share):
 
 
 def test_features_extractor_kwargs_reach_every_network():
-    policy = SACV1Policy(
+    policy = ContinuousSACV1Policy(
         OBS_SPACE,
         ACT_SPACE,
         lambda _: 3e-4,
@@ -132,7 +132,7 @@ def test_features_extractor_kwargs_reach_every_network():
 
 
 def test_shared_features_extractor_is_in_the_actors_optimizer_only():
-    policy = SACV1Policy(
+    policy = ContinuousSACV1Policy(
         OBS_SPACE,
         ACT_SPACE,
         lambda _: 3e-4,
@@ -267,7 +267,7 @@ def test_learn_defaults_log_every_4_episodes_without_progress_bar(monkeypatch):
 
 def test_make_value_net_builds_on_the_policys_device():
     """A value network made later (make_value_net is public) lands where the policy is, here the meta device."""
-    policy = SACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4, net_arch=[8]).to("meta")
+    policy = ContinuousSACV1Policy(OBS_SPACE, ACT_SPACE, lambda _: 3e-4, net_arch=[8]).to("meta")
     assert {param.device.type for param in policy.make_value_net().parameters()} == {"meta"}
 
 

@@ -21,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_maxent import SACV1, epsilon_greedy_entropy
-from sb3_maxent.sacv1 import DiscreteSACV1, DiscreteSACV1Policy, SACV1Policy
+from sb3_maxent.sacv1 import BaseSACV1Policy, ContinuousSACV1, ContinuousSACV1Policy, DiscreteSACV1, DiscreteSACV1Policy
 from sb3_maxent.sacv1.discrete import discrete_actor_loss_fn, exact_entropy, expected_soft_value
 
 SMALL = {"net_arch": [16]}
@@ -165,13 +165,16 @@ def test_sacv1_builds_the_discrete_implementation_for_discrete_actions(tmp_path)
     assert type(model) is DiscreteSACV1 and isinstance(model, SACV1)
     assert isinstance(model.policy, DiscreteSACV1Policy)
     continuous = SACV1("MlpPolicy", "Pendulum-v1", policy_kwargs=SMALL)
-    assert type(continuous) is SACV1 and not isinstance(continuous.policy, DiscreteSACV1Policy)
+    assert type(continuous) is ContinuousSACV1 and isinstance(continuous, SACV1)
+    assert type(continuous.policy) is ContinuousSACV1Policy
     model.save(tmp_path / "model.zip")
     assert type(SACV1.load(tmp_path / "model.zip")) is DiscreteSACV1  # without an environment: the policy tells
     assert type(SACV1.load(tmp_path / "model.zip", env=gym.make("CartPole-v1"))) is DiscreteSACV1
     continuous.save(tmp_path / "continuous.zip")
-    assert type(SACV1.load(tmp_path / "continuous.zip")) is SACV1
-    assert SACV1Policy in DiscreteSACV1Policy.__mro__  # the value network and optimisers are SACV1's
+    assert type(SACV1.load(tmp_path / "continuous.zip")) is ContinuousSACV1
+    # the value network and optimisers are shared; neither policy derives from the other
+    assert BaseSACV1Policy in DiscreteSACV1Policy.__mro__ and BaseSACV1Policy in ContinuousSACV1Policy.__mro__
+    assert not issubclass(DiscreteSACV1Policy, ContinuousSACV1Policy)
 
 
 @pytest.mark.parametrize("n_actions", [2, 3, 7])
@@ -287,10 +290,10 @@ def test_bad_arguments_are_refused_with_a_sentence(kwargs, message):
 
 
 def test_a_policy_of_the_other_action_type_is_refused():
-    with pytest.raises(TypeError, match="SACV1 cannot use the policy DiscreteSACV1Policy with Box"):
+    with pytest.raises(TypeError, match=r"^ContinuousSACV1 cannot use the policy .*\.DiscreteSACV1Policy, which is made for"):
         SACV1(DiscreteSACV1Policy, "Pendulum-v1")
-    with pytest.raises(TypeError, match=r"DiscreteSACV1 cannot use the policy .*SACV1Policy, which is made for another"):
-        SACV1(SACV1Policy, "CartPole-v1")
+    with pytest.raises(TypeError, match=r"^DiscreteSACV1 cannot use the policy .*\.ContinuousSACV1Policy, which is made for"):
+        SACV1(ContinuousSACV1Policy, "CartPole-v1")
 
 
 def test_the_policy_refuses_gsde():

@@ -1,5 +1,10 @@
-"""Models saved by version 0.1 (before the temperature and SoftQLearning redesign) still load, act and train."""
+"""
+Models saved by earlier versions still load, act and train: version 0.1 (before the temperature and SoftQLearning
+redesign) and version 0.2.0 (before the Discrete*/Continuous* names: its files name their policy class by the old
+names, which stay importable as aliases).
+"""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -10,7 +15,11 @@ from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
 from sb3_maxent import SACV1, SoftQLearning
 
 DATA = Path(__file__).parent / "data"
-EXPECTED = json.loads((DATA / "saved_v0.1.json").read_text())
+EXPECTED = {
+    name: expected
+    for version in ("0.1", "0.2.0")
+    for name, expected in json.loads((DATA / f"saved_v{version}.json").read_text()).items()
+}
 
 
 def current_ent_coef(model) -> float:
@@ -19,11 +28,15 @@ def current_ent_coef(model) -> float:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_version_0_1_files_load_with_their_parameters_temperature_and_actions(name):
+def test_saved_files_load_with_their_parameters_temperature_and_actions(name):
     expected = EXPECTED[name]
     algo_class = SACV1 if name.startswith("sacv1") else SoftQLearning
     model = algo_class.load(DATA / name, device="cpu")
     discrete = "discrete" in name
+    if "policy_class" in expected:
+        # the name the file was saved with is the class the policy is now
+        module, _, policy_name = expected["policy_class"].rpartition(".")
+        assert type(model.policy) is getattr(importlib.import_module(module), policy_name)
     sums = {key: float(value.double().sum()) for key, value in model.policy.state_dict().items()}
     for key, value in expected["parameter_sums"].items():
         if key == "ent_coef":  # 0.1's mirror of alpha in the discrete policy: alpha now has one owner

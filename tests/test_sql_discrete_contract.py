@@ -255,7 +255,7 @@ def test_learning_rate_is_validated():
 
 
 def test_an_object_that_is_not_an_environment_is_refused_by_sb3():
-    """Without an action space the discrete implementation is chosen, and SB3 says what is wrong with the env."""
+    """Without an action space an implementation is chosen, and SB3 says what is wrong with the env."""
     message = (
         "The environment is of type <class 'object'>, not a Gymnasium environment. In this case, we expect OpenAI Gym "
         "to be installed and the environment to be an OpenAI Gym environment."

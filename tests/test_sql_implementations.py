@@ -7,7 +7,7 @@ from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
 
 from sb3_maxent import SoftQLearning
 from sb3_maxent.sql import ContinuousSoftQLearning, DiscreteSoftQLearning
-from sb3_maxent.sql.policies import ContinuousSoftQPolicy, SoftQPolicy
+from sb3_maxent.sql.policies import ContinuousSoftQPolicy, DiscreteSoftQPolicy
 from sb3_maxent.sql.sql import CONTINUOUS_ONLY, DISCRETE_ONLY
 
 
@@ -18,7 +18,7 @@ def small():
 @pytest.mark.parametrize(
     ("env", "implementation", "policy_class"),
     [
-        (IdentityEnv(3), DiscreteSoftQLearning, SoftQPolicy),
+        (IdentityEnv(3), DiscreteSoftQLearning, DiscreteSoftQPolicy),
         (IdentityEnvBox(-1, 1), ContinuousSoftQLearning, ContinuousSoftQPolicy),
     ],
 )
@@ -57,11 +57,37 @@ def test_continuous_arguments_are_refused_for_discrete_actions(name):
         SoftQLearning("MlpPolicy", IdentityEnv(3), **{name: value})
 
 
-def test_each_implementation_takes_exactly_its_own_arguments():
-    discrete = set(inspect.signature(DiscreteSoftQLearning.__init__).parameters)
-    continuous = set(inspect.signature(ContinuousSoftQLearning.__init__).parameters)
-    assert set(DISCRETE_ONLY) == discrete - continuous
-    assert set(CONTINUOUS_ONLY) == continuous - discrete
+def test_each_implementation_refuses_exactly_the_others_arguments():
+    assert dict(ContinuousSoftQLearning.refused_arguments) == DISCRETE_ONLY
+    assert dict(DiscreteSoftQLearning.refused_arguments) == CONTINUOUS_ONLY
+    # SoftQLearning's signature shows them all
+    assert set(DISCRETE_ONLY) | set(CONTINUOUS_ONLY) <= set(inspect.signature(SoftQLearning).parameters)
+
+
+@pytest.mark.parametrize(
+    ("implementation", "env", "name", "value"),
+    [
+        (ContinuousSoftQLearning, IdentityEnvBox(-1, 1), "loss", "huber"),
+        (DiscreteSoftQLearning, IdentityEnv(3), "svgd_update_ratio", 0.5),
+    ],
+)
+def test_an_implementation_built_directly_refuses_the_others_arguments_too(implementation, env, name, value):
+    # at their default value as well: the chosen implementation would ignore them
+    with pytest.raises(ValueError, match=rf"^SoftQLearning: {name} applies to .+ actions only \(.+\)$"):
+        implementation("MlpPolicy", env, **{name: value})
+
+
+def test_each_implementation_keeps_only_its_own_arguments():
+    discrete = SoftQLearning("MlpPolicy", IdentityEnv(3), policy_kwargs=small())
+    continuous = SoftQLearning("MlpPolicy", IdentityEnvBox(-1, 1), ent_coef=0.1, policy_kwargs=small())
+    assert not any(hasattr(discrete, name) for name in CONTINUOUS_ONLY)
+    assert not any(hasattr(continuous, name) for name in DISCRETE_ONLY if name != "target_entropy")
+    assert (discrete.loss, discrete.munchausen_coef, continuous.svgd_n_particles) == ("huber", 0.0, 16)
+
+
+@pytest.mark.parametrize(("env", "expected"), [(IdentityEnv(3), "auto_0.1"), (IdentityEnvBox(-1, 1), 0.01)])
+def test_the_default_temperature_is_the_implementations(env, expected):
+    assert SoftQLearning("MlpPolicy", env, policy_kwargs=small()).ent_coef == expected
 
 
 @pytest.mark.parametrize("env", [IdentityEnv(3), IdentityEnvBox(-1, 1)])
@@ -82,6 +108,6 @@ def test_the_public_name_is_not_built_directly():
 
 def test_a_policy_class_of_the_other_action_type_is_named():
     with pytest.raises(TypeError, match="made for another action space"):
-        SoftQLearning(SoftQPolicy, IdentityEnvBox(-1, 1), ent_coef=0.1)
+        SoftQLearning(DiscreteSoftQPolicy, IdentityEnvBox(-1, 1), ent_coef=0.1)
     with pytest.raises(TypeError, match="made for another action space"):
         SoftQLearning(ContinuousSoftQPolicy, IdentityEnv(3))

@@ -545,12 +545,12 @@ def test_the_model_api_around_the_solvers(tmp_path):
     assert SoftValueIteration(Squeezed, mdp=mdp, policy_kwargs={"note": "kept"}).policy.note == "kept"
     with pytest.raises(
         TypeError,
-        match=r"^SoftValueIteration cannot use the policy sb3_maxent\.sql\.policies\.SoftQPolicy: "
+        match=r"^SoftValueIteration cannot use the policy sb3_maxent\.sql\.policies\.DiscreteSoftQPolicy: "
         r"it belongs to sb3_maxent\.SoftQLearning",
     ):
-        from sb3_maxent.sql.policies import SoftQPolicy
+        from sb3_maxent.sql.policies import DiscreteSoftQPolicy
 
-        SoftValueIteration(SoftQPolicy, mdp=mdp)
+        SoftValueIteration(DiscreteSoftQPolicy, mdp=mdp)
     # an MDP that does not fit the environment's spaces
     with pytest.raises(
         ValueError,

@@ -1,20 +1,20 @@
-"""
+r"""
 SACV1 for discrete actions (Christodoulou 2019, arXiv 1910.07207, on the value network of SAC v1).
 
-The critics give :math:`Q_{\\theta_i}(s,\\cdot)` for every action and the policy is a softmax, so each expectation
+The critics give :math:`Q_{\theta_i}(s,\cdot)` for every action and the policy is a softmax, so each expectation
 over actions is an exact sum: no reparameterisation, no sampled log-probabilities.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
-from sb3_maxent.common.validation import LossName, environment_data_blamed_for_errors
+from sb3_maxent.common.validation import environment_data_blamed_for_errors
 from sb3_maxent.sacv1.policies import (
     DiscreteActor,
     DiscreteCnnPolicy,
@@ -27,26 +27,26 @@ from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, critic_loss_fn, soft_q_tar
 
 
 def expected_soft_value(probs: th.Tensor, log_probs: th.Tensor, min_q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
-    """
+    r"""
     Target of the state-value network with discrete actions, an exact expectation:
 
-    :math:`\\hat V(s) = \\sum_a \\pi_\\phi(a|s)\\,[\\min_i Q_{\\theta_i}(s,a) - \\alpha\\log\\pi_\\phi(a|s)]`.
+    :math:`\hat V(s) = \sum_a \pi_\phi(a|s)\,[\min_i Q_{\theta_i}(s,a) - \alpha\log\pi_\phi(a|s)]`.
 
-    :param probs: :math:`\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
-    :param log_probs: :math:`\\log\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
-    :param min_q_values: :math:`\\min_i Q_{\\theta_i}(s,\\cdot)`, shape (batch_size, n_actions)
-    :param ent_coef: :math:`\\alpha`
+    :param probs: :math:`\pi_\phi(\cdot|s)`, shape (batch_size, n_actions)
+    :param log_probs: :math:`\log\pi_\phi(\cdot|s)`, shape (batch_size, n_actions)
+    :param min_q_values: :math:`\min_i Q_{\theta_i}(s,\cdot)`, shape (batch_size, n_actions)
+    :param ent_coef: :math:`\alpha`
     :return: shape (batch_size, 1)
     """
     return (probs * (min_q_values - ent_coef * log_probs)).sum(dim=1, keepdim=True)
 
 
 def discrete_actor_loss_fn(probs: th.Tensor, log_probs: th.Tensor, min_q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
-    """
+    r"""
     Policy loss with discrete actions, the KL projection of SAC written as an exact sum over actions:
 
-    :math:`J_\\pi(\\phi) = \\mathbb{E}_s\\big[\\sum_a \\pi_\\phi(a|s)\\,
-    (\\alpha\\log\\pi_\\phi(a|s) - \\min_i Q_{\\theta_i}(s,a))\\big]`
+    :math:`J_\pi(\phi) = \mathbb{E}_s\big[\sum_a \pi_\phi(a|s)\,
+    (\alpha\log\pi_\phi(a|s) - \min_i Q_{\theta_i}(s,a))\big]`
 
     (``min_q_values`` must not carry gradients to the critics).
     """
@@ -64,31 +64,30 @@ def check_discrete_exploration(use_sde: bool, use_sde_at_warmup: bool, action_no
 
 
 def exact_entropy(probs: th.Tensor, log_probs: th.Tensor) -> th.Tensor:
-    """:math:`\\mathcal H(\\pi_\\phi(\\cdot|s)) = -\\sum_a \\pi_\\phi(a|s)\\log\\pi_\\phi(a|s)`, shape (batch_size,)."""
+    r""":math:`\mathcal H(\pi_\phi(\cdot|s)) = -\sum_a \pi_\phi(a|s)\log\pi_\phi(a|s)`, shape (batch_size,)."""
     return -(probs * log_probs).sum(dim=1)
 
 
-class DiscreteSACV1(SACV1):
-    """
+class DiscreteSACV1(SACV1, action_space=spaces.Discrete):
+    r"""
     SACV1 for ``Discrete`` actions (Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings",
     https://arxiv.org/abs/1910.07207), with SAC v1's state-value network. Built by ``SACV1(policy, env)`` when the
-    environment's actions are ``Discrete``; same arguments as :class:`~sb3_maxent.SACV1`.
+    environment's actions are ``Discrete``; its arguments are :class:`~sb3_maxent.SACV1`'s, and gSDE
+    (``use_sde``, ``use_sde_at_warmup``) and ``action_noise``, which are for ``Box`` actions, are refused.
 
-    The critics output :math:`Q_{\\theta_i}(s,\\cdot)` for every action and the policy is a softmax, so every
+    The critics output :math:`Q_{\theta_i}(s,\cdot)` for every action and the policy is a softmax, so every
     expectation over actions is an exact sum:
 
-    - value target :math:`\\hat V(s) = \\sum_a \\pi(a|s)[\\min_i Q_{\\theta_i}(s,a) - \\alpha\\log\\pi(a|s)]`;
-    - soft Q target :math:`\\hat Q(s,a) = r + \\gamma(1-d)V_{\\bar\\psi}(s')`, as in the continuous case;
-    - policy loss :math:`\\mathbb{E}_s\\sum_a\\pi(a|s)[\\alpha\\log\\pi(a|s) - \\min_i Q_{\\theta_i}(s,a)]`;
-    - temperature loss on the exact entropy :math:`\\mathcal H(\\pi(\\cdot|s))`.
+    - value target :math:`\hat V(s) = \sum_a \pi(a|s)[\min_i Q_{\theta_i}(s,a) - \alpha\log\pi(a|s)]`;
+    - soft Q target :math:`\hat Q(s,a) = r + \gamma(1-d)V_{\bar\psi}(s')`, as in the continuous case;
+    - policy loss :math:`\mathbb{E}_s\sum_a\pi(a|s)[\alpha\log\pi(a|s) - \min_i Q_{\theta_i}(s,a)]`;
+    - temperature loss on the exact entropy :math:`\mathcal H(\pi(\cdot|s))`.
 
-    ``target_entropy="auto"`` is the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\\epsilon = 0.05`),
-    as for discrete ``SoftQLearning``, not the paper's :math:`0.98\\log|\\mathcal A|` nor CleanRL's
-    :math:`0.89\\log|\\mathcal A|`: in episodic tasks the entropy bonus is collected only until the episode ends,
-    so a near-uniform target turns it into a reward for surviving (CartPole-v1: the temperature grew without bound,
-    past 27,000 after 30k steps) or for not reaching the goal (Acrobot-v1: -335 after 15k steps, against -108 with
-    this default; one seed each, measured while choosing). gSDE and action noise are for ``Box`` actions and are
-    refused.
+    ``target_entropy="auto"`` is the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\epsilon = 0.05`),
+    as for discrete ``SoftQLearning``, not the paper's :math:`0.98\log|\mathcal A|` nor CleanRL's
+    :math:`0.89\log|\mathcal A|`: in episodic tasks the entropy bonus is collected only until the episode ends, so
+    a near-uniform target turns it into a reward for surviving or for not reaching the goal (measurements:
+    :doc:`/modules/sacv1_discrete`).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -96,80 +95,14 @@ class DiscreteSACV1(SACV1):
         "CnnPolicy": DiscreteCnnPolicy,
         "MultiInputPolicy": DiscreteMultiInputPolicy,
     }
-    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
-    policy: DiscreteSACV1Policy  # type: ignore[assignment]
-    actor: DiscreteActor  # type: ignore[assignment]
-    critic: DiscreteCritic  # type: ignore[assignment]
-    policy_base: ClassVar[type] = DiscreteSACV1Policy
+    policy_base: ClassVar[type[DiscreteSACV1Policy]] = DiscreteSACV1Policy
+    policy: DiscreteSACV1Policy
+    actor: DiscreteActor
+    critic: DiscreteCritic
 
-    def __init__(
-        self,
-        policy: str | type[DiscreteSACV1Policy],
-        env: GymEnv | str,
-        learning_rate: float | Schedule = 3e-4,
-        buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
-        batch_size: int = 256,
-        tau: float = 0.005,
-        gamma: float = 0.99,
-        train_freq: int | tuple[int, str] = 1,
-        gradient_steps: int = 1,
-        action_noise: ActionNoise | None = None,
-        replay_buffer_class: type[ReplayBuffer] | None = None,
-        replay_buffer_kwargs: dict[str, Any] | None = None,
-        optimize_memory_usage: bool = False,
-        n_steps: int = 1,
-        ent_coef: str | float = "auto",
-        target_update_interval: int = 1,
-        target_entropy: str | float = "auto",
-        use_sde: bool = False,
-        sde_sample_freq: int = -1,
-        use_sde_at_warmup: bool = False,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: th.device | str = "auto",
-        loss: LossName = "mse",
-        _init_setup_model: bool = True,
-    ):
-        check_discrete_exploration(use_sde, use_sde_at_warmup, action_noise)
-        super().__init__(
-            policy,
-            env,
-            learning_rate,
-            buffer_size,
-            learning_starts,
-            batch_size,
-            tau,
-            gamma,
-            train_freq,
-            gradient_steps,
-            action_noise,
-            replay_buffer_class,
-            replay_buffer_kwargs,
-            optimize_memory_usage,
-            n_steps,
-            ent_coef,
-            target_update_interval,
-            target_entropy,
-            use_sde,
-            sde_sample_freq,
-            use_sde_at_warmup,
-            stats_window_size,
-            tensorboard_log,
-            policy_kwargs,
-            verbose,
-            seed,
-            device,
-            loss,
-            _init_setup_model,
-        )
-
-    def _check_arguments(self) -> None:
-        super()._check_arguments()
-        check_discrete_exploration(self.use_sde, self.use_sde_at_warmup, self.action_noise)
+    @classmethod
+    def _check_implementation_arguments(cls, arguments: Mapping[str, Any]) -> None:
+        check_discrete_exploration(arguments["use_sde"], arguments["use_sde_at_warmup"], arguments["action_noise"])
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
         with (

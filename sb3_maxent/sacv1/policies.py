@@ -1,4 +1,5 @@
-"""Policies for SACV1: SB3's SAC actor and twin soft Q critic, plus a state-value network and its target."""
+"""Policies for SACV1: an actor, soft Q networks and a state-value network with its target, for Box (SB3's SAC actor and
+critics) and Discrete actions (softmax actor, one Q output per action)."""
 
 from typing import Any
 
@@ -20,10 +21,10 @@ from sb3_maxent.common.optim import with_fused_optimizer
 
 
 class StateValueNetwork(BaseModel):
-    """
-    Soft state-value network :math:`V_\\psi(s)` of the original SAC.
+    r"""
+    Soft state-value network :math:`V_\psi(s)` of the original SAC.
 
-    It regresses :math:`V(s) = \\mathbb{E}_{a\\sim\\pi}[Q(s,a) - \\alpha \\log \\pi(a|s)]`.
+    It regresses :math:`V(s) = \mathbb{E}_{a\sim\pi}[Q(s,a) - \alpha \log \pi(a|s)]`.
 
     :param observation_space: Observation space
     :param action_space: Action space (unused by the network, kept for SB3's save/load machinery)
@@ -59,9 +60,9 @@ class StateValueNetwork(BaseModel):
         self.v_net = nn.Sequential(*create_mlp(features_dim, 1, net_arch, activation_fn))
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
-        """
+        r"""
         :param obs: a batch of observations
-        :return: :math:`V_\\psi(s)`, shape (batch_size, 1)
+        :return: :math:`V_\psi(s)`, shape (batch_size, 1)
         """
         with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
@@ -93,11 +94,12 @@ def split_value_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple
     return actor_critic_arch, net_arch.get("vf", net_arch["qf"])
 
 
-class SACV1Policy(SACPolicy):
-    """
-    Policy class for SACV1: SB3's tanh-Gaussian ``Actor``, ``n_critics`` soft Q networks
-    (``ContinuousCritic``, without a target) and a state-value network :math:`V_\\psi` with its Polyak
-    target :math:`V_{\\bar\\psi}`.
+class BaseSACV1Policy(SACPolicy):
+    r"""
+    The networks of both SACV1 implementations: an actor and ``n_critics`` soft Q networks without a target
+    (``make_actor``, ``make_critic``: SB3 ``SACPolicy``'s in :class:`ContinuousSACV1Policy`, softmax and one output
+    per action in :class:`DiscreteSACV1Policy`), and a state-value network :math:`V_\psi` with its Polyak target
+    :math:`V_{\bar\psi}`.
 
     :param observation_space: Observation space
     :param action_space: Action space
@@ -215,11 +217,19 @@ class SACV1Policy(SACPolicy):
         self.value_net.set_training_mode(mode)
 
 
-MlpPolicy = SACV1Policy
+class ContinuousSACV1Policy(BaseSACV1Policy):
+    """
+    Policy class for SACV1 with ``Box`` actions, as in the paper: SB3's tanh-Gaussian ``Actor`` (gSDE included),
+    ``n_critics`` soft Q networks (``ContinuousCritic``, without a target) and the state-value network with its
+    Polyak target. Arguments: :class:`BaseSACV1Policy`'s.
+    """
 
 
-class CnnPolicy(SACV1Policy):
-    """SACV1 policy with a ``NatureCNN`` features extractor (image observations); see :class:`SACV1Policy`."""
+ContinuousMlpPolicy = ContinuousSACV1Policy
+
+
+class ContinuousCnnPolicy(ContinuousSACV1Policy):
+    """:class:`ContinuousSACV1Policy` with a ``NatureCNN`` features extractor (image observations)."""
 
     def __init__(
         self,
@@ -234,8 +244,8 @@ class CnnPolicy(SACV1Policy):
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
 
-class MultiInputPolicy(SACV1Policy):
-    """SACV1 policy for ``Dict`` observations (``CombinedExtractor``); see :class:`SACV1Policy`."""
+class ContinuousMultiInputPolicy(ContinuousSACV1Policy):
+    """:class:`ContinuousSACV1Policy` for ``Dict`` observations (``CombinedExtractor``)."""
 
     def __init__(
         self,
@@ -257,8 +267,8 @@ GAUSSIAN_ACTOR_ARGUMENTS = ("use_sde", "log_std_init", "use_expln", "clip_mean")
 
 
 class DiscreteActor(BasePolicy):
-    """
-    Softmax policy over a finite action set, :math:`\\pi_\\phi(a|s) = \\mathrm{softmax}(f_\\phi(s))_a`
+    r"""
+    Softmax policy over a finite action set, :math:`\pi_\phi(a|s) = \mathrm{softmax}(f_\phi(s))_a`
     (discrete SAC, Christodoulou 2019): every expectation over actions is an exact sum, so nothing is
     reparameterised and there is no action squashing.
 
@@ -305,16 +315,16 @@ class DiscreteActor(BasePolicy):
         return data
 
     def action_log_probs(self, obs: PyTorchObs) -> th.Tensor:
-        """
+        r"""
         :param obs: a batch of observations
-        :return: :math:`\\log\\pi_\\phi(\\cdot|s)`, shape (batch_size, n_actions)
+        :return: :math:`\log\pi_\phi(\cdot|s)`, shape (batch_size, n_actions)
         """
         features = self.extract_features(obs, self.features_extractor)
         return th.log_softmax(self.logits_net(features), dim=1)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        """
-        :return: the most probable action (``deterministic``) or one drawn from :math:`\\pi_\\phi(\\cdot|s)`;
+        r"""
+        :return: the most probable action (``deterministic``) or one drawn from :math:`\pi_\phi(\cdot|s)`;
             torch's ``Categorical`` refuses non-finite probabilities, which the algorithm reports as divergence
         """
         log_probs = self.action_log_probs(obs)
@@ -327,8 +337,8 @@ class DiscreteActor(BasePolicy):
 
 
 class DiscreteCritic(BaseModel):
-    """
-    ``n_critics`` soft Q networks for a finite action set, each giving :math:`Q_{\\theta_i}(s, \\cdot)` for every
+    r"""
+    ``n_critics`` soft Q networks for a finite action set, each giving :math:`Q_{\theta_i}(s, \cdot)` for every
     action in one pass (DQN's ``QNetwork`` head; the discrete counterpart of SB3's ``ContinuousCritic``).
 
     :param observation_space: Observation space
@@ -372,20 +382,20 @@ class DiscreteCritic(BaseModel):
             self.q_networks.append(q_net)
 
     def forward(self, obs: PyTorchObs) -> tuple[th.Tensor, ...]:
-        """
+        r"""
         :param obs: a batch of observations
-        :return: :math:`Q_{\\theta_i}(s, \\cdot)` for each critic, each of shape (batch_size, n_actions)
+        :return: :math:`Q_{\theta_i}(s, \cdot)` for each critic, each of shape (batch_size, n_actions)
         """
         with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
         return tuple(q_net(features) for q_net in self.q_networks)
 
 
-class DiscreteSACV1Policy(SACV1Policy):
-    """
+class DiscreteSACV1Policy(BaseSACV1Policy):
+    r"""
     Policy class for SACV1 with ``Discrete`` actions: a softmax actor (:class:`DiscreteActor`), ``n_critics`` soft
-    Q networks with one output per action (:class:`DiscreteCritic`), and the state-value network :math:`V_\\psi` with
-    its Polyak target, as :class:`SACV1Policy`.
+    Q networks with one output per action (:class:`DiscreteCritic`), and the state-value network :math:`V_\psi` with
+    its Polyak target, as :class:`ContinuousSACV1Policy`.
 
     :param observation_space: Observation space
     :param action_space: ``Discrete`` action space
@@ -493,3 +503,10 @@ class DiscreteMultiInputPolicy(DiscreteSACV1Policy):
     ):
         kwargs["features_extractor_class"] = features_extractor_class
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+
+# The names of version 0.2 (saved models name their policy class by module and name)
+SACV1Policy = ContinuousSACV1Policy
+MlpPolicy = ContinuousSACV1Policy
+CnnPolicy = ContinuousCnnPolicy
+MultiInputPolicy = ContinuousMultiInputPolicy

@@ -1,3 +1,12 @@
+r"""
+SACV1: one public name, two algorithms.
+
+``SACV1(policy, env)`` builds :class:`~sb3_maxent.sacv1.continuous.ContinuousSACV1` for ``Box`` actions (the paper's
+reparameterised tanh-Gaussian policy) and :class:`~sb3_maxent.sacv1.discrete.DiscreteSACV1` for ``Discrete`` actions
+(a softmax policy and exact sums over actions, Christodoulou 2019). This module holds what the two share: the
+constructor, the update loop, the soft Q and value regressions and what is saved.
+"""
+
 from collections import defaultdict
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -8,16 +17,14 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
-from stable_baselines3.sac.policies import Actor
 from torch.nn import functional as F
 
-from sb3_maxent.common.action_spaces import is_discrete_problem
+from sb3_maxent.common.dispatch import ActionSpaceDispatch
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.saving import AtomicSaveMixin
-from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import (
     LossName,
     check_action_space_bounds,
@@ -29,14 +36,7 @@ from sb3_maxent.common.validation import (
     diverged_network_blamed_for_errors,
     environment_data_blamed_for_errors,
 )
-from sb3_maxent.sacv1.policies import (
-    CnnPolicy,
-    DiscreteSACV1Policy,
-    MlpPolicy,
-    MultiInputPolicy,
-    SACV1Policy,
-    StateValueNetwork,
-)
+from sb3_maxent.sacv1.policies import BaseSACV1Policy, StateValueNetwork
 
 SelfSACV1 = TypeVar("SelfSACV1", bound="SACV1")
 
@@ -58,48 +58,32 @@ class StepLosses(NamedTuple):
     values: th.Tensor
 
 
-def soft_value_target(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
-    """
-    Target of the state-value network (SAC v1, eq. 5).
-
-    :math:`\\hat V(s) = \\min_i Q_{\\theta_i}(s, \\tilde a) - \\alpha \\log \\pi_\\phi(\\tilde a|s)`,
-    :math:`\\tilde a \\sim \\pi_\\phi(\\cdot|s)` sampled fresh (not the replay action).
-
-    :param q_values_pi: :math:`Q_{\\theta_i}(s, \\tilde a)`, shape (batch_size, n_critics)
-    :param log_prob_pi: :math:`\\log \\pi_\\phi(\\tilde a|s)`, shape (batch_size, 1)
-    :param ent_coef: :math:`\\alpha`, a scalar tensor
-    :return: the target, shape (batch_size, 1)
-    """
-    min_q_pi, _ = th.min(q_values_pi, dim=1, keepdim=True)
-    return min_q_pi - ent_coef * log_prob_pi
-
-
 def soft_q_target(rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_values: th.Tensor) -> th.Tensor:
-    """
+    r"""
     Target of the soft Q networks (SAC v1, eq. 8), bootstrapped on the target value network.
 
-    :math:`\\hat Q(s, a) = r + \\gamma (1 - d) V_{\\bar\\psi}(s')`
+    :math:`\hat Q(s, a) = r + \gamma (1 - d) V_{\bar\psi}(s')`
 
     :param rewards: shape (batch_size, 1)
     :param dones: termination flags (not timeouts), shape (batch_size, 1)
-    :param discounts: :math:`\\gamma` (or :math:`\\gamma^n` per sample for n-step returns)
-    :param next_values: :math:`V_{\\bar\\psi}(s')`, shape (batch_size, 1)
+    :param discounts: :math:`\gamma` (or :math:`\gamma^n` per sample for n-step returns)
+    :param next_values: :math:`V_{\bar\psi}(s')`, shape (batch_size, 1)
     :return: the target, shape (batch_size, 1)
     """
     return rewards + (1.0 - dones) * discounts * next_values
 
 
 def value_loss_fn(values: th.Tensor, target: th.Tensor) -> th.Tensor:
-    """:math:`J_V(\\psi) = \\mathbb{E}[\\tfrac12 (V_\\psi(s) - \\hat V(s))^2]` (SAC v1, eq. 5)."""
+    r""":math:`J_V(\psi) = \mathbb{E}[\tfrac12 (V_\psi(s) - \hat V(s))^2]` (SAC v1, eq. 5)."""
     return 0.5 * F.mse_loss(values, target)
 
 
 def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor, loss: LossName = "mse") -> th.Tensor:
-    """
-    :math:`J_Q(\\theta) = \\sum_i \\mathbb{E}[\\tfrac12 (Q_{\\theta_i}(s,a) - \\hat Q(s,a))^2]` (SAC v1, eq. 7).
+    r"""
+    :math:`J_Q(\theta) = \sum_i \mathbb{E}[\tfrac12 (Q_{\theta_i}(s,a) - \hat Q(s,a))^2]` (SAC v1, eq. 7).
 
-    With ``loss="huber"`` each squared error is SB3 DQN's Huber loss :math:`h(x) = \\tfrac12 x^2` for
-    :math:`|x| < 1`, :math:`|x| - \\tfrac12` beyond: the same near the target, a bounded gradient for the rare
+    With ``loss="huber"`` each squared error is SB3 DQN's Huber loss :math:`h(x) = \tfrac12 x^2` for
+    :math:`|x| < 1`, :math:`|x| - \tfrac12` beyond: the same near the target, a bounded gradient for the rare
     large TD errors of large rewards (a crash's -100 on LunarLander).
     """
     if loss == "huber":
@@ -107,33 +91,27 @@ def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor, loss: Los
     return 0.5 * th.stack([F.mse_loss(q, target) for q in q_values]).sum()
 
 
-def actor_loss_fn(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
-    """
-    Reparameterised policy loss (SAC v1, eq. 12, with the minimum over the critics that §4.2 of the paper
-    prescribes for the policy gradient; the authors' code, haarnoja/sac, differentiates the first critic only).
-
-    :math:`J_\\pi(\\phi) = \\mathbb{E}[\\alpha \\log \\pi_\\phi(\\tilde a|s) - \\min_i Q_{\\theta_i}(s, \\tilde a)]`
-    """
-    min_q_pi, _ = th.min(q_values_pi, dim=1, keepdim=True)
-    return (ent_coef * log_prob_pi - min_q_pi).mean()
-
-
-class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
-    """
-    Soft Actor-Critic, original version (SAC v1), with a soft state-value network.
+class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
+    r"""
+    Soft Actor-Critic, original version (SAC v1), with a soft state-value network, for ``Box`` and ``Discrete``
+    actions.
 
     Off-Policy Maximum Entropy Deep Reinforcement Learning with a Stochastic Actor.
     Paper: https://arxiv.org/abs/1801.01290
     Original implementation: https://github.com/haarnoja/sac
 
-    Uses SB3 ``SAC`` as a base (same arguments, actor and critics); it differs where SAC v1 does:
-    the soft Q networks bootstrap on a target *state-value* network,
-    :math:`\\hat Q(s,a) = r + \\gamma (1 - d) V_{\\bar\\psi}(s')`, instead of twin target Q networks, and
-    :math:`V_\\psi` regresses :math:`\\min_i Q_{\\theta_i}(s,\\tilde a) - \\alpha\\log\\pi_\\phi(\\tilde a|s)`.
-    As in the paper's implementation, the losses of a gradient step (value, critics, actor, and the temperature's
-    when it is learned) are evaluated at the same parameters and applied together. The paper fixes
-    :math:`\\alpha` through a reward scale (:math:`\\alpha = 1/\\text{reward scale}`); ``ent_coef`` sets it
-    directly, or learns it (``"auto"``) by the dual gradient descent of SAC v2.
+    ``SACV1(policy, env, ...)`` returns a :class:`~sb3_maxent.sacv1.continuous.ContinuousSACV1` (``Box`` actions:
+    SB3 ``SAC``'s tanh-Gaussian actor) or a :class:`~sb3_maxent.sacv1.discrete.DiscreteSACV1` (``Discrete`` actions:
+    a softmax policy, Christodoulou 2019), chosen by the environment's action space (or, when loading without an
+    environment, by the saved policy); both are ``SACV1`` instances and take the arguments below.
+
+    Uses SB3 ``SAC`` as a base (same arguments, actor and critics); it differs where SAC v1 does: the soft Q networks
+    bootstrap on a target *state-value* network, :math:`\hat Q(s,a) = r + \gamma (1 - d) V_{\bar\psi}(s')`, instead
+    of twin target Q networks, and :math:`V_\psi` regresses the soft value of the current policy. As in the paper's
+    implementation, the losses of a gradient step (value, critics, actor, and the temperature's when it is learned)
+    are evaluated at the same parameters and applied together. The paper fixes :math:`\alpha` through a reward scale
+    (:math:`\alpha = 1/\text{reward scale}`); ``ent_coef`` sets it directly, or learns it (``"auto"``) by the dual
+    gradient descent of SAC v2.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -148,22 +126,25 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         like ``(5, "step")`` or ``(2, "episode")``.
     :param gradient_steps: How many gradient steps to do after each rollout (see ``train_freq``).
         ``-1`` means as many gradient steps as steps done in the environment during the rollout.
-    :param action_noise: the action noise type (None by default)
+    :param action_noise: the action noise type (None by default). (Box actions only: a softmax policy explores by
+        sampling)
     :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
         If ``None``, it will be automatically selected.
     :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
     :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
     :param n_steps: n-step returns for the Q target (uses SB3's ``NStepReplayBuffer``), see SB3 ``SAC``
-    :param ent_coef: Entropy regularization coefficient :math:`\\alpha` (the inverse of the paper's reward scale).
+    :param ent_coef: Entropy regularization coefficient :math:`\alpha` (the inverse of the paper's reward scale).
         A float, ``"auto"`` to learn it, or ``"auto_0.1"`` to learn it starting from 0.1.
     :param target_update_interval: update the value target every ``target_update_interval`` gradient steps.
-    :param target_entropy: target entropy when learning ``ent_coef`` (``"auto"``: :math:`-\\dim(\\mathcal{A})`)
+    :param target_entropy: target entropy when learning ``ent_coef``; ``"auto"``: :math:`-\dim(\mathcal{A})` for
+        ``Box`` actions, the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\epsilon = 0.05`) for
+        ``Discrete`` actions (see :class:`~sb3_maxent.sacv1.discrete.DiscreteSACV1`)
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
-        instead of action noise exploration (default: False)
+        instead of action noise exploration (default: False). (Box actions only)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
     :param use_sde_at_warmup: Whether to use gSDE instead of uniform sampling
-        during the warm up phase (before learning starts)
+        during the warm up phase (before learning starts). (Box actions only)
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -177,35 +158,18 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": MlpPolicy,
-        "CnnPolicy": CnnPolicy,
-        "MultiInputPolicy": MultiInputPolicy,
-    }
-    # Box here; Discrete in DiscreteSACV1, which SACV1(policy, env) builds for Discrete actions
+    # the implementations' (ContinuousSACV1: Box, DiscreteSACV1: Discrete)
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box, spaces.Discrete)
-    # the class every policy of this implementation derives from (DiscreteSACV1: DiscreteSACV1Policy)
-    policy_base: ClassVar[type] = SACV1Policy
-    policy: SACV1Policy
-    actor: Actor
-    critic: ContinuousCritic
+    policy_base: ClassVar[type[BaseSACV1Policy]]
+    policy: BaseSACV1Policy
+    actor: BasePolicy
+    critic: BaseModel
     value_net: StateValueNetwork
     value_target: StateValueNetwork
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "SACV1":
-        # SACV1(policy, env) with Discrete actions builds the discrete implementation (a subclass of this one)
-        if cls is SACV1:
-            from sb3_maxent.sacv1.discrete import DiscreteSACV1
-
-            policy = args[0] if args else kwargs.get("policy")
-            env = args[1] if len(args) > 1 else kwargs.get("env")
-            if is_discrete_problem(policy, env, DiscreteSACV1.policy_base):
-                return super().__new__(DiscreteSACV1)
-        return super().__new__(cls)
-
     def __init__(
         self,
-        policy: str | type[SACV1Policy],
+        policy: str | type[BaseSACV1Policy],
         env: GymEnv | str,
         learning_rate: float | Schedule = 3e-4,
         buffer_size: int = 1_000_000,  # 1e6
@@ -287,18 +251,10 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         check_policy_class(type(self), self.policy_class, (self.policy_base,))
         self._check_arguments()
         check_action_space_bounds(self.action_space)
-        if self.policy_base is SACV1Policy and issubclass(self.policy_class, DiscreteSACV1Policy):
-            # a subclass of SACV1Policy, but its actor and critics need a finite action set
-            raise TypeError(
-                f"SACV1 cannot use the policy {self.policy_class.__qualname__} with {self.action_space} actions: it is "
-                "made for Discrete actions; pass 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' and the right one is chosen"
-            )
         # the temperature first: a malformed ent_coef or target_entropy fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
-        self.temperature = Temperature(
-            self.ent_coef, self._target_entropy_argument(), self.action_space, self.device, self.lr_schedule(1)
-        )
+        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
         self.target_entropy = self.temperature.target_entropy
         super()._setup_model()
         self._create_aliases()
@@ -315,10 +271,7 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
         """
         check_loss_name(self.loss)
         check_loaded_off_policy_hyperparameters(self)
-
-    def _target_entropy_argument(self) -> str | float:
-        """``target_entropy`` as the temperature takes it (``"auto"``: :math:`-\\dim(\\mathcal A)`)."""
-        return self.target_entropy
+        self._check_implementation_arguments(vars(self))
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -365,46 +318,8 @@ class SACV1(AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
             self.logger.record(f"train/{key}", np.mean(values_list))
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
-        """The losses of one gradient step on a replay batch, all at the current parameters."""
-        if self.use_sde:
-            self.actor.reset_noise()
-
-        # a~ ~ pi_phi(.|s), reparameterised: a~ = tanh(mu + sigma * eps)
-        with (
-            self._diverged_actor_blamed_for_errors(n_update),
-            environment_data_blamed_for_errors("the replay batch", observations=replay_data.observations),
-        ):
-            actions_pi, log_prob_pi = self.actor.action_log_prob(replay_data.observations)
-        log_prob_pi = log_prob_pi.reshape(-1, 1)
-        ent_coef = self.temperature.value()
-        # J(log alpha) = E[-log alpha (log pi(a~|s) + H_target)], applied with the other losses
-        ent_coef_loss = self.temperature.dual_loss(-log_prob_pi) if self.temperature.learnable else None
-
-        # Q_theta_i(s, a~): one forward pass serves the value target (detached) and the policy loss,
-        # which needs gradients w.r.t. a~ only, not w.r.t. the critics' weights
-        with frozen_parameters(self.critic):
-            q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
-
-        with th.no_grad():
-            # V^(s) = min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
-            value_target = soft_value_target(q_values_pi, log_prob_pi, ent_coef)
-            # Q^(s, a) = r + gamma (1 - d) V_psi_bar(s')
-            q_target = soft_q_target(
-                replay_data.rewards, replay_data.dones, discounts, self.value_target(replay_data.next_observations)
-            )
-
-        values = self.value_net(replay_data.observations)
-        q_values = self.critic(replay_data.observations, replay_data.actions)
-        return StepLosses(
-            value_loss=value_loss_fn(values, value_target),
-            critic_loss=critic_loss_fn(q_values, q_target, self.loss),
-            actor_loss=actor_loss_fn(q_values_pi, log_prob_pi, ent_coef),
-            ent_coef_loss=ent_coef_loss,
-            ent_coef=ent_coef,
-            log_prob_pi=log_prob_pi,
-            q_values=q_values,
-            values=values,
-        )
+        """The losses of one gradient step on a replay batch, all at the current parameters (each implementation's)."""
+        raise NotImplementedError
 
     @staticmethod
     def _step_statistics(

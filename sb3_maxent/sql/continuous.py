@@ -2,20 +2,20 @@
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 from torch.nn import functional as F
 
 from sb3_maxent.common.torch_utils import frozen_parameters
-from sb3_maxent.common.validation import check_finite_losses, check_off_policy_hyperparameters
+from sb3_maxent.common.validation import check_finite_losses
 from sb3_maxent.sql.policies import (
     ContinuousCnnPolicy,
     ContinuousMlpPolicy,
@@ -23,7 +23,7 @@ from sb3_maxent.sql.policies import (
     ContinuousSoftQPolicy,
     SVGDSampler,
 )
-from sb3_maxent.sql.sql import SoftQLearning
+from sb3_maxent.sql.sql import DISCRETE_ONLY, SoftQLearning
 from sb3_maxent.sql.svgd import stein_direction
 
 # A fixed temperature (the SVGD sampler has no entropy to learn it from), in reward units: the inverse of the
@@ -32,14 +32,14 @@ DEFAULT_ENT_COEF = 0.01
 
 
 def importance_sampled_soft_value(q_values: th.Tensor, ent_coef: float, action_dim: int) -> th.Tensor:
-    """
+    r"""
     Soft value of a continuous action box by importance sampling with the uniform proposal
     :math:`q(a) = 2^{-D}` over :math:`[-1, 1]^D` (Haarnoja et al. 2017, eq. 10):
 
-    :math:`V(s) \\approx \\alpha\\,[\\mathrm{logsumexp}_i(Q(s, a_i)/\\alpha) - \\log M + D \\log 2]`, :math:`a_i \\sim q`.
+    :math:`V(s) \approx \alpha\,[\mathrm{logsumexp}_i(Q(s, a_i)/\alpha) - \log M + D \log 2]`, :math:`a_i \sim q`.
 
     :param q_values: :math:`Q(s, a_i)`, shape (batch_size, M)
-    :param ent_coef: :math:`\\alpha > 0`
+    :param ent_coef: :math:`\alpha > 0`
     :param action_dim: :math:`D`
     :return: shape (batch_size, 1)
     """
@@ -74,47 +74,18 @@ def repeat_observations(obs: PyTorchObs, repeats: int) -> PyTorchObs:
     return obs.repeat_interleave(repeats, dim=0)
 
 
-class ContinuousSoftQLearning(SoftQLearning):
-    """
+class ContinuousSoftQLearning(SoftQLearning, action_space=spaces.Box, refused_arguments=DISCRETE_ONLY):
+    r"""
     Soft Q-Learning with continuous (``Box``) actions, as in the paper: soft Q networks (``n_critics``, min over
     them; 1 by default as in the paper) with a target network, the soft value of :math:`s'` by importance sampling
-    with ``value_n_particles`` uniform actions, and an amortised sampler :math:`a = \\tanh(f_\\phi(s, \\xi))` trained
+    with ``value_n_particles`` uniform actions, and an amortised sampler :math:`a = \tanh(f_\phi(s, \xi))` trained
     by SVGD with ``svgd_n_particles`` particles per state, ``svgd_update_ratio`` of which are moved by the Stein
     direction computed from the others (the target log-density includes the tanh correction
-    :math:`\\sum_d \\log(1 - a_d^2)`, as in softlearning). Built by ``SoftQLearning(policy, env)`` for ``Box`` actions.
+    :math:`\sum_d \log(1 - a_d^2)`, as in softlearning). Built by ``SoftQLearning(policy, env)`` for ``Box`` actions;
+    its arguments are :class:`~sb3_maxent.SoftQLearning`'s, those for ``Discrete`` actions refused.
 
-    ``ent_coef`` is a fixed float (the inverse of the paper's reward scale): the sampler has no tractable
-    :math:`\\log\\pi`, so ``"auto"`` is refused. The other defaults are DQN's, as for discrete actions; for
-    continuous control pass SAC-like values (``zoo_configs/sql.yml``): ``tau=0.005``, ``target_update_interval=1``,
-    ``train_freq=1``, ``batch_size=128``, ``learning_rate=3e-4``.
-
-    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
-    :param env: The environment to learn from (if registered in Gym, can be str)
-    :param learning_rate: The learning rate (critics and sampler), or a function of the progress remaining
-    :param buffer_size: size of the replay buffer
-    :param learning_starts: how many steps of the model to collect transitions for before learning starts
-    :param batch_size: Minibatch size for each gradient update
-    :param tau: the soft update coefficient of the target network (1 for a hard copy, 0 freezes it)
-    :param gamma: the discount factor
-    :param train_freq: Update the model every ``train_freq`` steps, or ``(n, "episode")``
-    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps,
-        0: collect without training)
-    :param replay_buffer_class: Replay buffer class to use. If ``None``, it will be automatically selected.
-    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
-    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
-    :param n_steps: n-step returns (SB3's ``NStepReplayBuffer``)
-    :param ent_coef: the temperature :math:`\\alpha > 0` in reward units (the inverse reward scale of the paper)
-    :param target_update_interval: update the target network every ``target_update_interval`` environment steps
-    :param value_n_particles: uniform samples :math:`M` of the importance-sampled soft value
-    :param svgd_n_particles: particles per state of the SVGD update
-    :param svgd_update_ratio: fraction of the particles moved by the Stein direction
-    :param stats_window_size: Window size for the rollout logging
-    :param tensorboard_log: the log location for tensorboard (if None, no logging)
-    :param policy_kwargs: additional arguments to be passed to the policy on creation
-    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
-    :param seed: Seed for the pseudo random generators
-    :param device: Device (cpu, cuda, ...) on which the code should be run.
-    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    ``ent_coef`` is a fixed float (the inverse of the paper's reward scale), 0.01 by default: the sampler has no
+    tractable :math:`\log\pi`, so ``"auto"`` is refused.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -122,91 +93,19 @@ class ContinuousSoftQLearning(SoftQLearning):
         "CnnPolicy": ContinuousCnnPolicy,
         "MultiInputPolicy": ContinuousMultiInputPolicy,
     }
-    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
-    policy_base: ClassVar[type] = ContinuousSoftQPolicy
+    policy_base: ClassVar[type[ContinuousSoftQPolicy]] = ContinuousSoftQPolicy
+    default_ent_coef: ClassVar[str | float] = DEFAULT_ENT_COEF
     policy: ContinuousSoftQPolicy
     actor: SVGDSampler
     critic: ContinuousCritic
     critic_target: ContinuousCritic
+    value_n_particles: int
+    svgd_n_particles: int
+    svgd_update_ratio: float
 
-    def __init__(
-        self,
-        policy: str | type[ContinuousSoftQPolicy],
-        env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
-        buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
-        batch_size: int = 32,
-        tau: float = 1.0,
-        gamma: float = 0.99,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
-        replay_buffer_class: type[ReplayBuffer] | None = None,
-        replay_buffer_kwargs: dict[str, Any] | None = None,
-        optimize_memory_usage: bool = False,
-        n_steps: int = 1,
-        ent_coef: float = DEFAULT_ENT_COEF,
-        target_update_interval: int = 10_000,
-        value_n_particles: int = 16,
-        svgd_n_particles: int = 16,
-        svgd_update_ratio: float = 0.5,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: th.device | str = "auto",
-        _init_setup_model: bool = True,
-    ):
-        check_off_policy_hyperparameters(
-            tau=tau,
-            gamma=gamma,
-            batch_size=batch_size,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            gradient_steps=gradient_steps,
-            target_update_interval=target_update_interval,
-            learning_rate=learning_rate,
-        )
-        check_particle_arguments(value_n_particles, svgd_n_particles, svgd_update_ratio)
-        super().__init__(
-            policy,
-            env,
-            learning_rate,
-            buffer_size,
-            learning_starts,
-            batch_size,
-            tau,
-            gamma,
-            train_freq,
-            gradient_steps,
-            action_noise=None,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            policy_kwargs=policy_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            verbose=verbose,
-            device=device,
-            seed=seed,
-            sde_support=False,
-            supported_action_spaces=self.supported_action_spaces,
-            support_multi_env=True,
-        )
-        self.ent_coef = ent_coef
-        self.target_entropy = "auto"
-        self.target_update_interval = target_update_interval
-        self.value_n_particles = value_n_particles
-        self.svgd_n_particles = svgd_n_particles
-        self.svgd_update_ratio = svgd_update_ratio
-        if _init_setup_model:
-            self._setup_model()
-
-    def _check_arguments(self) -> None:
-        super()._check_arguments()
-        check_particle_arguments(self.value_n_particles, self.svgd_n_particles, self.svgd_update_ratio)
+    @classmethod
+    def _check_implementation_arguments(cls, arguments: Mapping[str, Any]) -> None:
+        check_particle_arguments(arguments["value_n_particles"], arguments["svgd_n_particles"], arguments["svgd_update_ratio"])
 
     def _check_temperature(self) -> None:
         if self.temperature.learnable:
@@ -288,16 +187,16 @@ class ContinuousSoftQLearning(SoftQLearning):
 
     @staticmethod
     def _min_q_of_particles(critic: ContinuousCritic, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
-        """:math:`\\min_i Q_i(s, a_k)` for K actions per state: actions (B, K, D) -> (B, K)."""
+        r""":math:`\min_i Q_i(s, a_k)` for K actions per state: actions (B, K, D) -> (B, K)."""
         batch_size, n_particles, action_dim = actions.shape
         q_values = critic(repeat_observations(obs, n_particles), actions.reshape(batch_size * n_particles, action_dim))
         return th.cat(q_values, dim=1).min(dim=1).values.reshape(batch_size, n_particles)
 
     def _svgd_surrogate_loss(self, obs: PyTorchObs, ent_coef: float) -> th.Tensor:
-        """
+        r"""
         Surrogate whose gradient moves the sampler's particles along the Stein direction (Haarnoja et al. 2017,
-        eq. 13): :math:`-\\sum \\langle f_\\phi(s, \\xi_i), \\mathrm{sg}[\\phi(a_i)] \\rangle`, with the target
-        :math:`\\log p(a) = Q(s,a)/\\alpha + \\sum_d \\log(1 - a_d^2)` scored at the fixed particles.
+        eq. 13): :math:`-\sum \langle f_\phi(s, \xi_i), \mathrm{sg}[\phi(a_i)] \rangle`, with the target
+        :math:`\log p(a) = Q(s,a)/\alpha + \sum_d \log(1 - a_d^2)` scored at the fixed particles.
         """
         n_updated = round(self.svgd_n_particles * self.svgd_update_ratio)
         actions = self.actor.sample(obs, n_particles=self.svgd_n_particles)

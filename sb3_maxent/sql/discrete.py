@@ -2,15 +2,14 @@
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 from torch.nn import functional as F
@@ -22,25 +21,19 @@ from sb3_maxent.common.ent_coef import (
     epsilon_greedy_target_schedule,
     parse_ent_coef,
 )
-from sb3_maxent.common.validation import (
-    LossName,
-    check_finite_losses,
-    check_loss_name,
-    check_off_policy_hyperparameters,
-)
-from sb3_maxent.sql.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SoftQPolicy
-from sb3_maxent.sql.sql import SoftQLearning
+from sb3_maxent.common.validation import LossName, check_finite_losses, check_loss_name
+from sb3_maxent.sql.policies import DiscreteCnnPolicy, DiscreteMlpPolicy, DiscreteMultiInputPolicy, DiscreteSoftQPolicy
+from sb3_maxent.sql.sql import CONTINUOUS_ONLY, SoftQLearning
 
-# Learned from 0.1 (in reward units) towards the entropy of DQN's final epsilon-greedy policy. Starting at 1 (SAC's
-# "auto"), the entropy bonus of up to log|A| per step outweighs unit rewards while alpha is high (SB3's HER
-# BitFlipping test: 0 of 3 seeds, where DQN and "auto_0.1" succeed); a fixed 0.01 (version 0.1) is practically
-# greedy after a few hundred steps and failed SB3's identity test.
+# Learned from 0.1 (in reward units) towards the entropy of DQN's final epsilon-greedy policy: from 1 (SAC's "auto")
+# the entropy bonus of up to log|A| per step outweighs unit rewards while alpha is high, and a fixed small alpha (0.01
+# in version 0.1) is practically greedy after a few hundred steps (measurements: docs/modules/sql.md, "Defaults")
 DEFAULT_ENT_COEF = "auto_0.1"
 
 
 def check_munchausen_parameters(munchausen_coef: float, munchausen_clip: float) -> None:
-    """
-    :raises ValueError: unless :math:`\\alpha_m` is a finite number >= 0 and :math:`l_0 \\leq 0` (``-inf``: no clipping)
+    r"""
+    :raises ValueError: unless :math:`\alpha_m` is a finite number >= 0 and :math:`l_0 \leq 0` (``-inf``: no clipping)
     """
     if not (math.isfinite(munchausen_coef) and munchausen_coef >= 0.0):
         raise ValueError(
@@ -69,13 +62,13 @@ def soft_q_learning_target(
     next_q_values: th.Tensor,
     ent_coef: th.Tensor | float,
 ) -> th.Tensor:
-    """
+    r"""
     Soft Q-learning target (Haarnoja et al. 2017, eq. 10 with the exact soft value of a finite action set).
 
-    :math:`t = r + \\gamma (1 - d)\\,\\alpha \\log \\sum_{a'} \\exp(\\bar Q(s', a')/\\alpha)`; at :math:`\\alpha = 0`
-    it is DQN's target :math:`r + \\gamma (1 - d) \\max_{a'} \\bar Q(s', a')`.
+    :math:`t = r + \gamma (1 - d)\,\alpha \log \sum_{a'} \exp(\bar Q(s', a')/\alpha)`; at :math:`\alpha = 0`
+    it is DQN's target :math:`r + \gamma (1 - d) \max_{a'} \bar Q(s', a')`.
 
-    :param next_q_values: :math:`\\bar Q(s', \\cdot)` of the target network, shape (batch_size, n_actions)
+    :param next_q_values: :math:`\bar Q(s', \cdot)` of the target network, shape (batch_size, n_actions)
     :return: shape (batch_size, 1)
     """
     return rewards + (1.0 - dones) * discounts * boltzmann.soft_value(next_q_values, ent_coef)
@@ -88,22 +81,22 @@ def munchausen_bonus(
     munchausen_coef: float,
     munchausen_clip: float,
 ) -> th.Tensor:
-    """
+    r"""
     Munchausen bonus (Vieillard, Pietquin, Geist 2020, eq. 2): the scaled, clipped log-probability of the taken
     action under the target network's Boltzmann policy, added to the reward,
 
-    :math:`\\alpha_m \\,\\mathrm{clip}(\\alpha \\log\\bar\\pi(a|s), l_0, 0)`, with
-    :math:`\\alpha\\log\\bar\\pi(a|s) = \\bar Q(s,a) - \\alpha\\log\\sum_b\\exp(\\bar Q(s,b)/\\alpha)`.
+    :math:`\alpha_m \,\mathrm{clip}(\alpha \log\bar\pi(a|s), l_0, 0)`, with
+    :math:`\alpha\log\bar\pi(a|s) = \bar Q(s,a) - \alpha\log\sum_b\exp(\bar Q(s,b)/\alpha)`.
 
-    Written as :math:`\\bar Q(s,a) - \\bar V(s)`, it stays finite where :math:`\\log\\bar\\pi` alone underflows
-    (a temperature decayed towards 0), and tends to the advantage :math:`\\bar Q(s,a) - \\max_b \\bar Q(s,b)` there.
+    Written as :math:`\bar Q(s,a) - \bar V(s)`, it stays finite where :math:`\log\bar\pi` alone underflows
+    (a temperature decayed towards 0), and tends to the advantage :math:`\bar Q(s,a) - \max_b \bar Q(s,b)` there.
 
-    :param target_q_values: :math:`\\bar Q(s, \\cdot)` of the target network at the *current* states,
+    :param target_q_values: :math:`\bar Q(s, \cdot)` of the target network at the *current* states,
         shape (batch_size, n_actions)
     :param actions: the replayed actions, shape (batch_size, 1)
-    :param ent_coef: :math:`\\alpha`
-    :param munchausen_coef: :math:`\\alpha_m \\geq 0`
-    :param munchausen_clip: :math:`l_0 \\leq 0`
+    :param ent_coef: :math:`\alpha`
+    :param munchausen_coef: :math:`\alpha_m \geq 0`
+    :param munchausen_clip: :math:`l_0 \leq 0`
     :return: shape (batch_size, 1)
     """
     scaled_log_policy = th.gather(target_q_values, dim=1, index=actions.long()) - boltzmann.soft_value(
@@ -112,165 +105,43 @@ def munchausen_bonus(
     return munchausen_coef * th.clamp(scaled_log_policy, min=munchausen_clip, max=0.0)
 
 
-class DiscreteSoftQLearning(SoftQLearning):
-    """
+class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused_arguments=CONTINUOUS_ONLY):
+    r"""
     Soft Q-Learning with discrete actions, DQN-shaped (SB3 ``DQN``'s arguments and networks): replay buffer,
     target network updated every ``target_update_interval`` environment steps with coefficient ``tau``, loss
-    (Huber, or the paper's squared error) between :math:`Q_\\theta(s,a)` and
+    (Huber, or the paper's squared error) between :math:`Q_\theta(s,a)` and
 
-    :math:`t = r + \\gamma(1-d)\\,\\alpha\\log\\sum_{a'}\\exp(\\bar Q(s',a')/\\alpha)`,
+    :math:`t = r + \gamma(1-d)\,\alpha\log\sum_{a'}\exp(\bar Q(s',a')/\alpha)`,
 
     exact for a finite action set. Exploration comes from the Boltzmann policy itself, so there is no epsilon-greedy
     schedule; ``ent_coef=0`` is DQN without exploration noise. Built by ``SoftQLearning(policy, env)`` for
-    ``Discrete`` actions.
-
-    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
-    :param env: The environment to learn from (if registered in Gym, can be str)
-    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
-    :param buffer_size: size of the replay buffer
-    :param learning_starts: how many steps of the model to collect transitions for before learning starts
-    :param batch_size: Minibatch size for each gradient update
-    :param tau: the soft update coefficient of the target network (1 for a hard copy, 0 freezes it)
-    :param gamma: the discount factor
-    :param train_freq: Update the model every ``train_freq`` steps, or ``(n, "episode")``
-    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps,
-        0: collect without training)
-    :param replay_buffer_class: Replay buffer class to use. If ``None``, it will be automatically selected.
-    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
-    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
-    :param n_steps: n-step returns (SB3's ``NStepReplayBuffer``)
-    :param ent_coef: temperature :math:`\\alpha \\geq 0` in reward units, or ``"auto"`` / ``"auto_<init>"`` to learn it
-        so that the Boltzmann policy's entropy meets ``target_entropy``. Default ``"auto_0.1"``: learned from 0.1
-        towards DQN's final exploration (a fixed small alpha such as the 0.01 of version 0.1 is practically greedy
-        after a few hundred steps and explores less than DQN)
-    :param target_update_interval: update the target network every ``target_update_interval`` environment steps
-    :param target_entropy: entropy target of a learned ``ent_coef``, in :math:`[0, \\log|\\mathcal A|)`; ``"auto"`` is the
-        entropy of SB3 DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(0.05, n_actions)``. The bundled
-        ``zoo_configs/sql.yml`` entries use the same function with their tuned DQN's final epsilon
-    :param loss: ``"huber"`` (SB3's DQN, the default) or ``"mse"`` (the paper)
-    :param max_grad_norm: The maximum value for the gradient clipping
-    :param exploration_final_eps: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given,
-        ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy, ``epsilon_greedy_entropy(eps, n_actions)``
-        (so a DQN configuration carries over)
-    :param exploration_fraction: SB3 DQN's argument, with the same meaning for the Boltzmann policy: when given (and
-        > 0), the entropy target of the learned temperature follows DQN's exploration, the entropy of its
-        epsilon-greedy policy while epsilon goes linearly from ``exploration_initial_eps`` to ``exploration_final_eps``
-        (default 0.05) over this fraction of training, capped at 0.98 log|A|
-        (:func:`~sb3_maxent.common.ent_coef.epsilon_greedy_target_schedule`). ``None`` (the default): a constant
-        target. A fixed ``ent_coef`` has no target and ignores it, as it ignores ``target_entropy``
-    :param exploration_initial_eps: SB3 DQN's argument: epsilon at the start of ``exploration_fraction``'s schedule
-    :param munchausen_coef: :math:`\\alpha_m`: weight of the Munchausen bonus (Munchausen soft Q-learning,
-        Vieillard et al. 2020, arXiv 2007.14430), which adds :math:`\\alpha_m\\,\\mathrm{clip}(\\alpha\\log\\bar\\pi(a|s),
-        l_0, 0)` to the reward of the target (see :func:`munchausen_bonus`). 0 (the default) turns it off, and
-        training is then exactly Soft Q-Learning's; the paper uses 0.9. Needs ``ent_coef > 0`` (or learned)
-    :param munchausen_clip: :math:`l_0 \\leq 0`, the lower clip of :math:`\\alpha\\log\\bar\\pi(a|s)` (paper: -1)
-    :param stats_window_size: Window size for the rollout logging
-    :param tensorboard_log: the log location for tensorboard (if None, no logging)
-    :param policy_kwargs: additional arguments to be passed to the policy on creation
-    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
-    :param seed: Seed for the pseudo random generators
-    :param device: Device (cpu, cuda, ...) on which the code should be run.
-    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    ``Discrete`` actions; its arguments are :class:`~sb3_maxent.SoftQLearning`'s, those for ``Box`` actions
+    (``value_n_particles``, ``svgd_*``) refused. ``ent_coef`` defaults to ``"auto_0.1"``.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": MlpPolicy,
-        "CnnPolicy": CnnPolicy,
-        "MultiInputPolicy": MultiInputPolicy,
+        "MlpPolicy": DiscreteMlpPolicy,
+        "CnnPolicy": DiscreteCnnPolicy,
+        "MultiInputPolicy": DiscreteMultiInputPolicy,
     }
-    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
-    policy_base: ClassVar[type] = SoftQPolicy
-    policy: SoftQPolicy
+    policy_base: ClassVar[type[DiscreteSoftQPolicy]] = DiscreteSoftQPolicy
+    default_ent_coef: ClassVar[str | float] = DEFAULT_ENT_COEF
+    policy: DiscreteSoftQPolicy
     q_net: QNetwork
     q_net_target: QNetwork
+    loss: LossName
+    max_grad_norm: float
+    exploration_final_eps: float | None
+    exploration_fraction: float | None
+    exploration_initial_eps: float
+    munchausen_coef: float
+    munchausen_clip: float
 
-    def __init__(
-        self,
-        policy: str | type[SoftQPolicy],
-        env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
-        buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
-        batch_size: int = 32,
-        tau: float = 1.0,
-        gamma: float = 0.99,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
-        replay_buffer_class: type[ReplayBuffer] | None = None,
-        replay_buffer_kwargs: dict[str, Any] | None = None,
-        optimize_memory_usage: bool = False,
-        n_steps: int = 1,
-        ent_coef: str | float = DEFAULT_ENT_COEF,
-        target_update_interval: int = 10_000,
-        target_entropy: str | float = "auto",
-        loss: LossName = "huber",
-        max_grad_norm: float = 10.0,
-        exploration_final_eps: float | None = None,
-        exploration_fraction: float | None = None,
-        exploration_initial_eps: float = 1.0,
-        munchausen_coef: float = 0.0,
-        munchausen_clip: float = -1.0,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: th.device | str = "auto",
-        _init_setup_model: bool = True,
-    ):
-        check_off_policy_hyperparameters(
-            tau=tau,
-            gamma=gamma,
-            batch_size=batch_size,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            gradient_steps=gradient_steps,
-            target_update_interval=target_update_interval,
-            learning_rate=learning_rate,
+    @classmethod
+    def _check_implementation_arguments(cls, arguments: Mapping[str, Any]) -> None:
+        check_discrete_arguments(
+            arguments["loss"], arguments["max_grad_norm"], arguments["munchausen_coef"], arguments["munchausen_clip"]
         )
-        check_discrete_arguments(loss, max_grad_norm, munchausen_coef, munchausen_clip)
-        super().__init__(
-            policy,
-            env,
-            learning_rate,
-            buffer_size,
-            learning_starts,
-            batch_size,
-            tau,
-            gamma,
-            train_freq,
-            gradient_steps,
-            action_noise=None,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            policy_kwargs=policy_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            verbose=verbose,
-            device=device,
-            seed=seed,
-            sde_support=False,
-            supported_action_spaces=self.supported_action_spaces,
-            support_multi_env=True,
-        )
-        self.ent_coef = ent_coef
-        self.target_entropy = target_entropy
-        self.target_update_interval = target_update_interval
-        self.loss = loss
-        self.max_grad_norm = max_grad_norm
-        self.exploration_final_eps = exploration_final_eps
-        self.exploration_fraction = exploration_fraction
-        self.exploration_initial_eps = exploration_initial_eps
-        self.munchausen_coef = munchausen_coef
-        self.munchausen_clip = munchausen_clip
-        if _init_setup_model:
-            self._setup_model()
-
-    def _check_arguments(self) -> None:
-        super()._check_arguments()
-        check_discrete_arguments(self.loss, self.max_grad_norm, self.munchausen_coef, self.munchausen_clip)
 
     def _setup_model(self) -> None:
         self._target_entropy_schedule = self._exploration_schedule()
@@ -344,7 +215,7 @@ class DiscreteSoftQLearning(SoftQLearning):
         return target + bonus
 
     def _target_q_values_at_both(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
-        """:math:`\\bar Q(s', \\cdot)` and :math:`\\bar Q(s, \\cdot)`: one pass over both batches when they are tensors."""
+        r""":math:`\bar Q(s', \cdot)` and :math:`\bar Q(s, \cdot)`: one pass over both batches when they are tensors."""
         next_observations, observations = replay_data.next_observations, replay_data.observations
         if isinstance(observations, th.Tensor) and isinstance(next_observations, th.Tensor):
             both = self.q_net_target(th.cat([next_observations, observations]))

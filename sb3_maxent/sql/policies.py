@@ -23,13 +23,13 @@ from sb3_maxent.common.ent_coef import Temperature
 from sb3_maxent.common.optim import with_fused_optimizer
 
 
-class SoftQPolicy(DQNPolicy):
-    """
-    Soft Q network :math:`Q_\\theta(s, \\cdot)` and its target (SB3's ``QNetwork``), acting with the energy-based
-    policy :math:`\\pi(a|s) \\propto \\exp(Q_\\theta(s,a)/\\alpha)`.
+class DiscreteSoftQPolicy(DQNPolicy):
+    r"""
+    Soft Q network :math:`Q_\theta(s, \cdot)` and its target (SB3's ``QNetwork``), acting with the energy-based
+    policy :math:`\pi(a|s) \propto \exp(Q_\theta(s,a)/\alpha)`.
 
-    ``predict(obs, deterministic=False)`` samples from :math:`\\pi`; ``deterministic=True`` takes
-    :math:`\\arg\\max_a Q_\\theta(s,a)` (the mode). :math:`\\alpha` is read from the algorithm's
+    ``predict(obs, deterministic=False)`` samples from :math:`\pi`; ``deterministic=True`` takes
+    :math:`\arg\max_a Q_\theta(s,a)` (the mode). :math:`\alpha` is read from the algorithm's
     :class:`~sb3_maxent.common.ent_coef.Temperature` (``temperature``, set by the algorithm): the policy keeps no
     copy. A policy loaded on its own, without an algorithm, acts greedily. Arguments are those of SB3's
     ``DQNPolicy`` (by keyword).
@@ -49,7 +49,7 @@ class SoftQPolicy(DQNPolicy):
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def boltzmann_log_probs(self, obs: PyTorchObs) -> th.Tensor:
-        """:math:`\\log\\pi(a|s) = (Q(s,a) - V(s))/\\alpha`, shape (batch_size, n_actions)."""
+        r""":math:`\log\pi(a|s) = (Q(s,a) - V(s))/\alpha`, shape (batch_size, n_actions)."""
         assert self.temperature is not None, "the policy samples at its algorithm's temperature"
         return boltzmann.log_probs(self.q_net(obs), self.temperature.value())
 
@@ -68,11 +68,11 @@ class SoftQPolicy(DQNPolicy):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-MlpPolicy = SoftQPolicy
+DiscreteMlpPolicy = DiscreteSoftQPolicy
 
 
-class CnnPolicy(SoftQPolicy):
-    """:class:`SoftQPolicy` with a ``NatureCNN`` features extractor (image observations)."""
+class DiscreteCnnPolicy(DiscreteSoftQPolicy):
+    """:class:`DiscreteSoftQPolicy` with a ``NatureCNN`` features extractor (image observations)."""
 
     def __init__(
         self,
@@ -87,8 +87,8 @@ class CnnPolicy(SoftQPolicy):
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
 
-class MultiInputPolicy(SoftQPolicy):
-    """:class:`SoftQPolicy` for ``Dict`` observations (``CombinedExtractor``)."""
+class DiscreteMultiInputPolicy(DiscreteSoftQPolicy):
+    """:class:`DiscreteSoftQPolicy` for ``Dict`` observations (``CombinedExtractor``)."""
 
     def __init__(
         self,
@@ -104,15 +104,15 @@ class MultiInputPolicy(SoftQPolicy):
 
 
 class SVGDSampler(BasePolicy):
-    """
-    Amortised sampler of soft Q-learning: :math:`a = \\tanh(f_\\phi(s, \\xi))`, :math:`\\xi \\sim \\mathcal N(0, I)`.
+    r"""
+    Amortised sampler of soft Q-learning: :math:`a = \tanh(f_\phi(s, \xi))`, :math:`\xi \sim \mathcal N(0, I)`.
 
-    Trained by SVGD towards :math:`\\pi(a|s) \\propto \\exp(Q(s,a)/\\alpha)`. ``deterministic=True`` uses
-    :math:`\\xi = 0` (the sampler's "median" action, not necessarily a mode of :math:`\\pi`).
+    Trained by SVGD towards :math:`\pi(a|s) \propto \exp(Q(s,a)/\alpha)`. ``deterministic=True`` uses
+    :math:`\xi = 0` (the sampler's "median" action, not necessarily a mode of :math:`\pi`).
 
     :param observation_space: Observation space
     :param action_space: Action space (``Box``)
-    :param net_arch: hidden layers of :math:`f_\\phi`
+    :param net_arch: hidden layers of :math:`f_\phi`
     :param features_extractor: Network to extract features
     :param features_dim: Number of features
     :param activation_fn: Activation function
@@ -216,3 +216,10 @@ class ContinuousMultiInputPolicy(ContinuousSoftQPolicy):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Box, lr_schedule: Schedule, **kwargs: Any):
         kwargs.setdefault("features_extractor_class", CombinedExtractor)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+
+# The names of version 0.2 (saved models name their policy class by module and name)
+SoftQPolicy = DiscreteSoftQPolicy
+MlpPolicy = DiscreteSoftQPolicy
+CnnPolicy = DiscreteCnnPolicy
+MultiInputPolicy = DiscreteMultiInputPolicy
