@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch as th
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
 from sb3_maxent.sacv1 import ContinuousSACV1
-from sb3_maxent.sacv1.sacv1 import StepLosses, critic_loss_fn, soft_q_target
+from sb3_maxent.sacv1.sacv1 import StepLosses
 
 
 class SequentialSACV1(ContinuousSACV1):

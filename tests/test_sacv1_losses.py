@@ -9,8 +9,9 @@ from scipy.stats import norm
 from stable_baselines3.common.envs import IdentityEnvBox
 
 from sb3_maxent import SACV1
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
 from sb3_maxent.sacv1.continuous import actor_loss_fn, soft_value_target
-from sb3_maxent.sacv1.sacv1 import critic_loss_fn, soft_q_target, value_loss_fn
+from sb3_maxent.sacv1.sacv1 import value_loss_fn
 
 
 def test_value_target_is_min_q_minus_alpha_log_pi():

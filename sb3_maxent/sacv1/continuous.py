@@ -11,6 +11,7 @@ from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.sac.policies import Actor
 
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
 from sb3_maxent.common.torch_utils import frozen_parameters
 from sb3_maxent.common.validation import environment_data_blamed_for_errors
 from sb3_maxent.sacv1.policies import (
@@ -19,7 +20,7 @@ from sb3_maxent.sacv1.policies import (
     ContinuousMultiInputPolicy,
     ContinuousSACV1Policy,
 )
-from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, critic_loss_fn, soft_q_target, value_loss_fn
+from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, value_loss_fn
 
 
 def soft_value_target(q_values_pi: th.Tensor, log_prob_pi: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:

@@ -14,6 +14,8 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
+from sb3_maxent.common import boltzmann
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
 from sb3_maxent.common.validation import environment_data_blamed_for_errors
 from sb3_maxent.sacv1.policies import (
     DiscreteActor,
@@ -23,7 +25,7 @@ from sb3_maxent.sacv1.policies import (
     DiscreteMultiInputPolicy,
     DiscreteSACV1Policy,
 )
-from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, critic_loss_fn, soft_q_target, value_loss_fn
+from sb3_maxent.sacv1.sacv1 import SACV1, StepLosses, value_loss_fn
 
 
 def expected_soft_value(probs: th.Tensor, log_probs: th.Tensor, min_q_values: th.Tensor, ent_coef: th.Tensor) -> th.Tensor:
@@ -61,11 +63,6 @@ def check_discrete_exploration(use_sde: bool, use_sde_at_warmup: bool, action_no
         raise ValueError(
             "action_noise is added to Box actions only; a softmax policy over Discrete actions explores by sampling"
         )
-
-
-def exact_entropy(probs: th.Tensor, log_probs: th.Tensor) -> th.Tensor:
-    r""":math:`\mathcal H(\pi_\phi(\cdot|s)) = -\sum_a \pi_\phi(a|s)\log\pi_\phi(a|s)`, shape (batch_size,)."""
-    return -(probs * log_probs).sum(dim=1)
 
 
 class DiscreteSACV1(SACV1, action_space=spaces.Discrete):
@@ -111,7 +108,8 @@ class DiscreteSACV1(SACV1, action_space=spaces.Discrete):
         ):
             log_probs = self.actor.action_log_probs(replay_data.observations)
         probs = log_probs.exp()
-        entropy = exact_entropy(probs, log_probs)
+        # H(pi(.|s)) = -sum_a pi(a|s) log pi(a|s), exact
+        entropy = boltzmann.entropy_of_log_probs(log_probs)
         ent_coef = self.temperature.value()
         # J(log alpha) = log alpha (H(pi(.|s)) - H_target), with the exact entropy, applied with the other losses
         ent_coef_loss = self.temperature.dual_loss(entropy) if self.temperature.learnable else None

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from sb3_maxent.common.dispatch import ActionSpaceDispatch
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
 from sb3_maxent.common.saving import AtomicSaveMixin
+from sb3_maxent.common.torch_utils import host_values
 from sb3_maxent.common.validation import (
     LossName,
     check_action_space_bounds,
@@ -58,37 +59,9 @@ class StepLosses(NamedTuple):
     values: th.Tensor
 
 
-def soft_q_target(rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float, next_values: th.Tensor) -> th.Tensor:
-    r"""
-    Target of the soft Q networks (SAC v1, eq. 8), bootstrapped on the target value network.
-
-    :math:`\hat Q(s, a) = r + \gamma (1 - d) V_{\bar\psi}(s')`
-
-    :param rewards: shape (batch_size, 1)
-    :param dones: termination flags (not timeouts), shape (batch_size, 1)
-    :param discounts: :math:`\gamma` (or :math:`\gamma^n` per sample for n-step returns)
-    :param next_values: :math:`V_{\bar\psi}(s')`, shape (batch_size, 1)
-    :return: the target, shape (batch_size, 1)
-    """
-    return rewards + (1.0 - dones) * discounts * next_values
-
-
 def value_loss_fn(values: th.Tensor, target: th.Tensor) -> th.Tensor:
     r""":math:`J_V(\psi) = \mathbb{E}[\tfrac12 (V_\psi(s) - \hat V(s))^2]` (SAC v1, eq. 5)."""
     return 0.5 * F.mse_loss(values, target)
-
-
-def critic_loss_fn(q_values: tuple[th.Tensor, ...], target: th.Tensor, loss: LossName = "mse") -> th.Tensor:
-    r"""
-    :math:`J_Q(\theta) = \sum_i \mathbb{E}[\tfrac12 (Q_{\theta_i}(s,a) - \hat Q(s,a))^2]` (SAC v1, eq. 7).
-
-    With ``loss="huber"`` each squared error is SB3 DQN's Huber loss :math:`h(x) = \tfrac12 x^2` for
-    :math:`|x| < 1`, :math:`|x| - \tfrac12` beyond: the same near the target, a bounded gradient for the rare
-    large TD errors of large rewards (a crash's -100 on LunarLander).
-    """
-    if loss == "huber":
-        return th.stack([F.smooth_l1_loss(q, target) for q in q_values]).sum()
-    return 0.5 * th.stack([F.mse_loss(q, target) for q in q_values]).sum()
 
 
 class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPolicyAlgorithm):
@@ -344,8 +317,7 @@ class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPoli
         }
         if ent_coef_loss is not None:
             named["ent_coef_loss"] = ent_coef_loss
-        host_values = th.stack([tensor.detach().reshape(()) for tensor in named.values()]).tolist()
-        return dict(zip(named, host_values, strict=True))
+        return host_values(named)
 
     def _apply_gradients(
         self, actor_loss: th.Tensor, critic_loss: th.Tensor, value_loss: th.Tensor, ent_coef_loss: th.Tensor | None

@@ -12,9 +12,9 @@ from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
-from torch.nn import functional as F
 
-from sb3_maxent.common.torch_utils import frozen_parameters
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
+from sb3_maxent.common.torch_utils import frozen_parameters, host_values
 from sb3_maxent.common.validation import check_finite_losses
 from sb3_maxent.sql.policies import (
     ContinuousCnnPolicy,
@@ -149,16 +149,15 @@ class ContinuousSoftQLearning(SoftQLearning, action_space=spaces.Box, refused_ar
                     ent_coef,
                     action_dim,
                 )
-                target_q_values = replay_data.rewards + (1.0 - replay_data.dones) * discounts * next_values
+                # Q^(s, a) = r + gamma (1 - d) V_bar(s')
+                target_q_values = soft_q_target(replay_data.rewards, replay_data.dones, discounts, next_values)
 
             q_values = self.critic(replay_data.observations, replay_data.actions)
             # J_Q = sum_i 1/2 (Q_i(s, a) - t)^2
-            critic_loss = 0.5 * th.stack([F.mse_loss(q, target_q_values) for q in q_values]).sum()
+            critic_loss = critic_loss_fn(q_values, target_q_values)
             sampler_loss = self._svgd_surrogate_loss(replay_data.observations, ent_coef)
 
-            # one synchronisation for every logged number
-            step_stats = {"critic_loss": critic_loss, "sampler_loss": sampler_loss, "q_values": q_values[0].mean()}
-            logged = dict(zip(step_stats, th.stack([value.detach() for value in step_stats.values()]).tolist(), strict=True))
+            logged = host_values({"critic_loss": critic_loss, "sampler_loss": sampler_loss, "q_values": q_values[0].mean()})
             check_finite_losses(
                 {"critic_loss": logged["critic_loss"], "sampler_loss": logged["sampler_loss"]},
                 n_updates=self._n_updates + gradient_step,

@@ -12,7 +12,6 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
-from torch.nn import functional as F
 
 from sb3_maxent.common import boltzmann
 from sb3_maxent.common.ent_coef import (
@@ -21,6 +20,8 @@ from sb3_maxent.common.ent_coef import (
     epsilon_greedy_target_schedule,
     parse_ent_coef,
 )
+from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
+from sb3_maxent.common.torch_utils import host_values
 from sb3_maxent.common.validation import LossName, check_finite_losses, check_loss_name
 from sb3_maxent.sql.policies import DiscreteCnnPolicy, DiscreteMlpPolicy, DiscreteMultiInputPolicy, DiscreteSoftQPolicy
 from sb3_maxent.sql.sql import CONTINUOUS_ONLY, SoftQLearning
@@ -71,7 +72,7 @@ def soft_q_learning_target(
     :param next_q_values: :math:`\bar Q(s', \cdot)` of the target network, shape (batch_size, n_actions)
     :return: shape (batch_size, 1)
     """
-    return rewards + (1.0 - dones) * discounts * boltzmann.soft_value(next_q_values, ent_coef)
+    return soft_q_target(rewards, dones, discounts, boltzmann.soft_value(next_q_values, ent_coef))
 
 
 def munchausen_bonus(
@@ -240,14 +241,13 @@ class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused
 
             all_q_values = self.q_net(replay_data.observations)
             q_values = th.gather(all_q_values, dim=1, index=replay_data.actions.long())
-            loss = F.mse_loss(q_values, target_q_values) if self.loss == "mse" else F.smooth_l1_loss(q_values, target_q_values)
+            # J_Q = E[rho(Q(s, a) - t)]: Huber, or the squared error (Q - t)^2 (torch's mse_loss, not the paper's half)
+            loss = critic_loss_fn((q_values,), target_q_values, self.loss, mse_factor=1.0)
 
             # Exact entropy of the Boltzmann policy pi = softmax(Q / alpha) on the batch
             entropy = boltzmann.entropy(all_q_values.detach(), ent_coef)
 
-            step_stats = {"loss": loss.detach(), "entropy": entropy.mean(), "q_values": q_values.detach().mean()}
-            # one synchronisation for every logged number
-            logged = dict(zip(step_stats, th.stack(list(step_stats.values())).tolist(), strict=True))
+            logged = host_values({"loss": loss, "entropy": entropy.mean(), "q_values": q_values.mean()})
             logged["ent_coef"] = ent_coef
             if self.temperature.learnable:
                 # J(log alpha) = log alpha * (H - H_target) on the batch (-inf names an alpha underflowed to 0)
