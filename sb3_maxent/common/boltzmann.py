@@ -1,19 +1,19 @@
-"""
-The Boltzmann policy of a finite action set in torch: :math:`\\pi(a|s) = \\exp((Q(s,a) - V(s))/\\alpha)` with the
-soft value :math:`V(s) = \\alpha\\log\\sum_a\\exp(Q(s,a)/\\alpha)` (the NumPy counterparts for tabular MDPs are in
-:mod:`sb3_maxent.common.soft_bellman`). At :math:`\\alpha = 0` they are the hard ``max`` and the greedy policy.
+r"""
+The Boltzmann policy of a finite action set in torch: :math:`\pi(a|s) = \exp((Q(s,a) - V(s))/\alpha)` with the
+soft value :math:`V(s) = \alpha\log\sum_a\exp(Q(s,a)/\alpha)` (the NumPy counterparts for tabular MDPs are in
+:mod:`sb3_maxent.common.soft_bellman`). At :math:`\alpha = 0` they are the hard ``max`` and the greedy policy.
 """
 
 import torch as th
 
 
 def soft_value(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
-    """
-    :math:`\\alpha\\,\\mathrm{logsumexp}(Q/\\alpha)` over the last axis, or the hard ``max`` when :math:`\\alpha = 0`
+    r"""
+    :math:`\alpha\,\mathrm{logsumexp}(Q/\alpha)` over the last axis, or the hard ``max`` when :math:`\alpha = 0`
     (then exactly DQN's bootstrap value).
 
     :param q_values: shape (batch_size, n_actions)
-    :param ent_coef: :math:`\\alpha \\geq 0` (a float or a scalar tensor)
+    :param ent_coef: :math:`\alpha \geq 0` (a float or a scalar tensor)
     :return: shape (batch_size, 1)
     """
     # a Python number: one read of a tensor alpha, then scalar arithmetic (no tensor-scalar ops per call)
@@ -27,14 +27,14 @@ def soft_value(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
 
 
 def logits(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
-    """
-    :math:`Q(s,\\cdot)/\\alpha`, the logits of the Boltzmann policy, shape (batch_size, n_actions); needs
-    :math:`\\alpha > 0`.
+    r"""
+    :math:`Q(s,\cdot)/\alpha`, the logits of the Boltzmann policy, shape (batch_size, n_actions); needs
+    :math:`\alpha > 0`.
 
-    At a tiny :math:`\\alpha` the division overflows (:math:`|Q|/\\alpha` beyond the float's range gives
-    :math:`\\pm\\infty` for every action, and the policy is lost). Such rows are shifted by their maximum first,
-    :math:`(Q - \\max_a Q)/\\alpha`: the same policy, with the best action at 0 and the others below it (down to
-    :math:`-\\infty`, probability 0). Other rows are the plain division, bit for bit.
+    At a tiny :math:`\alpha` the division overflows (:math:`|Q|/\alpha` beyond the float's range gives
+    :math:`\pm\infty` for every action, and the policy is lost). Such rows are shifted by their maximum first,
+    :math:`(Q - \max_a Q)/\alpha`: the same policy, with the best action at 0 and the others below it (down to
+    :math:`-\infty`, probability 0). Other rows are the plain division, bit for bit.
     """
     scaled = q_values / ent_coef
     shifted = (q_values - q_values.max(dim=-1, keepdim=True).values) / ent_coef
@@ -42,23 +42,23 @@ def logits(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
 
 
 def log_probs(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
-    """:math:`\\log\\pi(a|s) = (Q(s,a) - V(s))/\\alpha`, shape (batch_size, n_actions); needs :math:`\\alpha > 0`."""
+    r""":math:`\log\pi(a|s) = (Q(s,a) - V(s))/\alpha`, shape (batch_size, n_actions); needs :math:`\alpha > 0`."""
     return th.log_softmax(logits(q_values, ent_coef), dim=1)
 
 
 def entropy_of_log_probs(log_probabilities: th.Tensor) -> th.Tensor:
-    """
-    :math:`-\\sum_a \\pi(a|s)\\log\\pi(a|s)` from :math:`\\log\\pi`, shape (batch_size,); an action of
-    probability 0 (:math:`\\log\\pi = -\\infty`) adds 0, its limit.
+    r"""
+    :math:`-\sum_a \pi(a|s)\log\pi(a|s)` from :math:`\log\pi`, shape (batch_size,); an action of
+    probability 0 (:math:`\log\pi = -\infty`) adds 0, its limit.
     """
     probabilities = log_probabilities.exp()
     return -th.where(probabilities > 0, probabilities * log_probabilities, 0.0).sum(dim=1)
 
 
 def entropy(q_values: th.Tensor, ent_coef: float) -> th.Tensor:
-    """
-    :math:`\\mathcal H(\\pi(\\cdot|s))` of :math:`\\pi \\propto \\exp(Q/\\alpha)`, shape (batch_size,);
-    0 at :math:`\\alpha = 0`.
+    r"""
+    :math:`\mathcal H(\pi(\cdot|s))` of :math:`\pi \propto \exp(Q/\alpha)`, shape (batch_size,);
+    0 at :math:`\alpha = 0`.
     """
     if ent_coef == 0.0:
         return th.zeros(q_values.shape[0], device=q_values.device)
@@ -66,12 +66,12 @@ def entropy(q_values: th.Tensor, ent_coef: float) -> th.Tensor:
 
 
 def gumbel_max_sample(logits: th.Tensor) -> th.Tensor:
-    """
-    One draw per row from :math:`\\mathrm{softmax}(\\text{logits})` by the Gumbel-max trick:
-    :math:`\\arg\\max_a (\\text{logits}_a + G_a)`, :math:`G_a = -\\log(-\\log U_a)`, :math:`U_a \\sim U(0, 1)`.
+    r"""
+    One draw per row from :math:`\mathrm{softmax}(\text{logits})` by the Gumbel-max trick:
+    :math:`\arg\max_a (\text{logits}_a + G_a)`, :math:`G_a = -\log(-\log U_a)`, :math:`U_a \sim U(0, 1)`.
 
-    Exact, and about 2.5x cheaper than ``torch.multinomial`` on the one-row batches of acting (one call per
-    environment step).
+    Exact, and cheaper than ``torch.multinomial`` on the one-row batches of acting (one call per environment step;
+    timings: :doc:`/modules/sql`).
 
     :param logits: shape (batch_size, n_actions)
     :return: the sampled indices, shape (batch_size,)

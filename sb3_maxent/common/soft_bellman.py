@@ -1,15 +1,15 @@
-"""
+r"""
 The soft (maximum-entropy) Bellman quantities on finite action sets, in NumPy.
 
-For a temperature :math:`\\alpha > 0` and action values :math:`q`:
+For a temperature :math:`\alpha > 0` and action values :math:`q`:
 
-* soft value (energy form): :math:`V = \\alpha \\log \\sum_a \\exp(q_a / \\alpha)`, the optimum of
-  :math:`\\max_{x \\in \\Delta} \\sum_a x_a q_a + \\alpha \\mathcal{H}(x)`;
-* soft-greedy policy: :math:`\\pi(a) = \\exp((q_a - V) / \\alpha)`, the maximiser.
+* soft value (energy form): :math:`V = \alpha \log \sum_a \exp(q_a / \alpha)`, the optimum of
+  :math:`\max_{x \in \Delta} \sum_a x_a q_a + \alpha \mathcal{H}(x)`;
+* soft-greedy policy: :math:`\pi(a) = \exp((q_a - V) / \alpha)`, the maximiser.
 
-At :math:`\\alpha = 0` they are the hard ``max`` and the greedy policy (uniform over tied maximisers: the
-limit of the soft-greedy policy as :math:`\\alpha \\to 0`). Every function shifts by the maximum before
-exponentiating, so any :math:`\\alpha > 0` (down to 1e-300) is free of overflow and NaN.
+At :math:`\alpha = 0` they are the hard ``max`` and the greedy policy (uniform over tied maximisers: the
+limit of the soft-greedy policy as :math:`\alpha \to 0`). Every function shifts by the maximum before
+exponentiating, so any :math:`\alpha > 0` (down to 1e-300) is free of overflow and NaN.
 """
 
 import numpy as np
@@ -19,12 +19,12 @@ FloatArray = NDArray[np.float64]
 
 
 def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | None = None, axis: int = 1) -> FloatArray:
-    """
-    :math:`V(s) = \\alpha \\log \\sum_a \\exp(Q(s,a)/\\alpha)`, or :math:`\\max_a Q(s,a)` at :math:`\\alpha = 0`.
+    r"""
+    :math:`V(s) = \alpha \log \sum_a \exp(Q(s,a)/\alpha)`, or :math:`\max_a Q(s,a)` at :math:`\alpha = 0`.
 
     :param q_values: shape (n_states, n_actions), or (n_actions, n_states) with ``axis=0`` (the faster layout
         for few actions: the reductions then run over contiguous rows)
-    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :param ent_coef: temperature :math:`\alpha \geq 0`
     :param workspace: optional scratch array of the shape of ``q_values`` (avoids an allocation per call)
     :param axis: the action axis
     :return: shape (n_states,)
@@ -50,22 +50,22 @@ def soft_value(q_values: FloatArray, ent_coef: float, workspace: FloatArray | No
 
 
 def soft_greedy_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
-    """
-    :math:`\\pi(a|s) = \\exp((Q(s,a) - V(s))/\\alpha)`; at :math:`\\alpha = 0`, uniform over :math:`\\arg\\max_a Q(s,a)`.
+    r"""
+    :math:`\pi(a|s) = \exp((Q(s,a) - V(s))/\alpha)`; at :math:`\alpha = 0`, uniform over :math:`\arg\max_a Q(s,a)`.
 
     :param q_values: shape (n_states, n_actions)
-    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :param ent_coef: temperature :math:`\alpha \geq 0`
     :return: action probabilities, shape (n_states, n_actions), rows summing to 1
     """
     return np.exp(soft_greedy_log_policy(q_values, ent_coef))
 
 
 def soft_greedy_log_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
-    """
-    :math:`\\log \\pi(a|s) = (Q(s,a) - V(s))/\\alpha` (``-inf`` for non-maximising actions at :math:`\\alpha = 0`).
+    r"""
+    :math:`\log \pi(a|s) = (Q(s,a) - V(s))/\alpha` (``-inf`` for non-maximising actions at :math:`\alpha = 0`).
 
     :param q_values: shape (n_states, n_actions)
-    :param ent_coef: temperature :math:`\\alpha \\geq 0`
+    :param ent_coef: temperature :math:`\alpha \geq 0`
     :return: log-probabilities, shape (n_states, n_actions)
     """
     if ent_coef == 0.0:
@@ -80,8 +80,8 @@ def soft_greedy_log_policy(q_values: FloatArray, ent_coef: float) -> FloatArray:
 
 
 def policy_entropy(policy: FloatArray) -> FloatArray:
-    """
-    :math:`\\mathcal{H}(\\pi(\\cdot|s)) = -\\sum_a \\pi(a|s) \\log \\pi(a|s)` (with :math:`0 \\log 0 = 0`).
+    r"""
+    :math:`\mathcal{H}(\pi(\cdot|s)) = -\sum_a \pi(a|s) \log \pi(a|s)` (with :math:`0 \log 0 = 0`).
 
     :param policy: action probabilities, shape (n_states, n_actions)
     :return: shape (n_states,)

@@ -36,7 +36,7 @@ from sb3_maxent.sql.sql import SoftQLearning
 
 
 def composition_weights(weights: Sequence[float] | np.ndarray | None, n_functions: int) -> np.ndarray:
-    """
+    r"""
     The weights :math:`w` of a composition, on the simplex: equal weights :math:`1/k` when ``None`` (the paper's
     average of rewards).
 

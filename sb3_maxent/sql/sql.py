@@ -98,8 +98,9 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
         :math:`[0, \log|\mathcal A|)`; ``"auto"`` is the entropy of SB3 DQN's final epsilon-greedy policy,
         ``epsilon_greedy_entropy(0.05, n_actions)``. The bundled ``zoo_configs/sql.yml`` entries use the same
         function with their tuned DQN's final epsilon
-    :param loss: (Discrete actions only) ``"huber"`` (SB3's DQN, the default) or ``"mse"`` (the paper, and the
-        continuous algorithm)
+    :param loss: (Discrete actions only) ``"huber"`` (SB3's DQN, the default) or ``"mse"``, the squared error
+        :math:`(Q - t)^2` (the paper and the continuous algorithm regress on half of it,
+        :func:`~sb3_maxent.common.losses.critic_loss_fn`)
     :param max_grad_norm: (Discrete actions only) The maximum value for the gradient clipping
     :param exploration_final_eps: (Discrete actions only) SB3 DQN's argument, with the same meaning for the
         Boltzmann policy: when given, ``target_entropy`` is the entropy of DQN's final epsilon-greedy policy,
