@@ -90,7 +90,7 @@ def test_every_discrete_sql_trial_builds_with_the_temperature_learned_or_fixed()
             # DQN's exploration schedule sets the entropy the learned temperature follows
             assert 0 <= kwargs["exploration_final_eps"] <= 0.2 and 0 <= kwargs["exploration_fraction"] <= 0.5
             assert model.exploration_final_eps == kwargs["exploration_final_eps"]
-            assert (model._target_entropy_schedule is None) == (kwargs["exploration_fraction"] == 0)
+            assert (model.temperature.target_entropy_schedule is None) == (kwargs["exploration_fraction"] == 0)
         else:
             for name in ("exploration_final_eps", "exploration_fraction"):
                 assert name not in kwargs and name not in trial.params

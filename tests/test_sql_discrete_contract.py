@@ -77,19 +77,19 @@ def test_exploration_fraction_schedules_the_entropy_target_as_dqn_schedules_epsi
     model.save(tmp_path / "model")
     loaded = SoftQLearning.load(tmp_path / "model", env=model.get_env())
     assert (loaded.exploration_fraction, loaded.exploration_initial_eps) == (0.5, 0.8)
-    assert loaded._target_entropy_schedule(0.75) == pytest.approx(model._target_entropy_schedule(0.75))
+    assert loaded.temperature.target_entropy_schedule(0.75) == pytest.approx(model.temperature.target_entropy_schedule(0.75))
     # without exploration_fraction (or with 0, DQN's epsilon final at once): a constant target, as before
     for fraction in (None, 0.0):
         constant = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=fraction, exploration_final_eps=0.04)
-        assert constant._target_entropy_schedule is None
+        assert constant.temperature.target_entropy_schedule is None
         assert constant.temperature.target_entropy == pytest.approx(epsilon_greedy_entropy(0.04, 2))
     # a fixed temperature has no target to schedule: ignored, as target_entropy is (a config's exploration arguments
     # stay valid when a tuning trial draws a fixed ent_coef)
     fixed = SoftQLearning("MlpPolicy", IdentityEnv(2), ent_coef=0.2, exploration_fraction=0.5, policy_kwargs=SMALL)
-    assert fixed._target_entropy_schedule is None and not fixed.temperature.learnable
+    assert fixed.temperature.target_entropy_schedule is None and not fixed.temperature.learnable
     # DQN's default final epsilon when only the fraction is given
     default_final = SoftQLearning("MlpPolicy", IdentityEnv(2), exploration_fraction=0.5, policy_kwargs=SMALL)
-    assert default_final._target_entropy_schedule(0.0) == pytest.approx(epsilon_greedy_entropy(0.05, 2))
+    assert default_final.temperature.target_entropy_schedule(0.0) == pytest.approx(epsilon_greedy_entropy(0.05, 2))
 
 
 class RecordTarget(BaseCallback):

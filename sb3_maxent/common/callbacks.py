@@ -21,17 +21,17 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sb3_maxent.common import boltzmann
 from sb3_maxent.common.ent_coef import (
+    TargetEntropy,
     Temperature,
     check_initial_ent_coef,
     epsilon_greedy_target_schedule,
     parse_target_entropy,
 )
+from sb3_maxent.common.protocol import MaxEntAlgorithm, as_maxent_algorithm
 from sb3_maxent.common.saving import atomic_torch_save
-
-TargetEntropy = float | str | Callable[[float], float]
 
 
 def linear_target_schedule(start: float, end: float) -> Callable[[float], float]:
@@ -62,26 +62,30 @@ def exponential_target_schedule(start: float, end: float, decay: float = 5.0) ->
 
 
 class EntropyTargetCallback(BaseCallback):
-    """
-    Drive the temperature :math:`\\alpha` (``ent_coef``) of an entropy-regularised algorithm to keep the policy's
-    entropy at a target, by dual gradient descent on :math:`\\log\\alpha` with its own optimiser.
+    r"""
+    Drive the temperature :math:`\alpha` of an entropy-regularised algorithm to keep the policy's entropy at a target,
+    by dual gradient descent on :math:`\log\alpha`.
 
-    Works with ``SACV1`` (``Box`` or ``Discrete`` actions), SB3's ``SAC`` and discrete ``SoftQLearning`` created with a
-    *fixed* float ``ent_coef`` (entropy estimated by :math:`-\\log\\pi` of a sampled action, or exactly for the softmax
-    policies of discrete actions): after each training phase it
-    takes as many dual steps as the phase took gradient steps, each on a fresh replay batch with actions
-    sampled from the current policy, and writes :math:`\\alpha` into the tensor the algorithm trains with
-    (``ent_coef_tensor``). That tensor is saved with the model, so a reloaded model resumes with the same
-    :math:`\\alpha`; :meth:`save`/:meth:`load` also keep the dual optimiser's moments. One callback drives one
-    model: the first it is used with, which may ``learn()`` with it again; another model is refused.
+    Works with the algorithms that follow :class:`~sb3_maxent.common.protocol.MaxEntAlgorithm` (``SACV1`` with ``Box``
+    or ``Discrete`` actions, discrete ``SoftQLearning``) and with SB3's ``SAC``
+    (:class:`~sb3_maxent.common.protocol.SACAdapter`), created with a *fixed* float ``ent_coef``. The callback keeps no
+    temperature of its own: it steers the model's (:meth:`~sb3_maxent.common.ent_coef.Temperature.steer`), which then
+    holds :math:`\log\alpha` and its Adam optimiser besides the fixed :math:`\alpha` the algorithm trains with. After
+    each training phase it sets the temperature's target (``model.target_entropy`` shows it) and takes as many dual
+    steps as the phase took gradient steps, each on a fresh replay batch with the policy's entropy there (exact for
+    the softmax policies of discrete actions, else :math:`-\log\pi` of a sampled action), then publishes
+    :math:`\alpha` into the tensor the algorithm trains with (``ent_coef_tensor``). That tensor is saved with the
+    model, so a reloaded model resumes with the same :math:`\alpha`; :meth:`save`/:meth:`load` also keep
+    :math:`\log\alpha` and the dual optimiser's moments. One callback drives one model: the first it is used with,
+    which may ``learn()`` with it again; another model is refused.
 
-    :param target_entropy: :math:`\\bar{\\mathcal H}`: ``"auto"`` (:math:`-\\dim\\mathcal A` for ``Box`` actions, the
+    :param target_entropy: :math:`\bar{\mathcal H}`: ``"auto"`` (:math:`-\dim\mathcal A` for ``Box`` actions, the
         entropy of SB3 DQN's final epsilon-greedy policy for ``Discrete``, as the algorithms), a float (checked
         against the model's action space as the algorithms check theirs),
         or a function of SB3's ``progress_remaining`` (see :func:`linear_target_schedule`,
         :func:`exponential_target_schedule`) to anneal the entropy over training
-    :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
-    :param initial_ent_coef: starting :math:`\\alpha` (> 0); by default the model's own ``ent_coef``
+    :param learning_rate: learning rate of the Adam optimiser on :math:`\log\alpha`
+    :param initial_ent_coef: starting :math:`\alpha` (> 0); by default the model's own ``ent_coef``
     :param batch_size: replay batch size of a dual step (default: the model's)
     :param verbose: verbosity
     """
@@ -103,46 +107,46 @@ class EntropyTargetCallback(BaseCallback):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(target_entropy, str) and target_entropy != "auto":
             raise ValueError(f"target_entropy must be 'auto', a float or a schedule, got {target_entropy!r}")
+        # the argument; its value now is the temperature's target (current_target_entropy)
         self.target_entropy = target_entropy
         self.learning_rate = learning_rate
         self.initial_ent_coef = initial_ent_coef
         self.batch_size = batch_size
-        # the dual variable log alpha and its optimiser; alpha itself is written to the model's temperature
-        self.temperature: Temperature | None = None
         self._pending_state: dict[str, Any] | None = None
         self._n_updates_seen = 0
-        # the model whose temperature this callback drives (see _check_bound_model)
+        # the model whose temperature this callback steers (see _check_bound_model), and that model as a
+        # MaxEntAlgorithm (itself, or SB3's SAC through its adapter, which holds the steered temperature)
         self._bound_model: Any = None
+        self._algorithm: MaxEntAlgorithm | None = None
 
     # set-up ---------------------------------------------------------------------------------------
 
     def _init_callback(self) -> None:
         self._check_bound_model()
-        self._check_model()
+        algorithm = self._algorithm if self._bound_model is self.model else self._supported_algorithm()
+        assert algorithm is not None
         # the target must be reachable by the model's policy, as the algorithms' own target_entropy must be
-        self.current_target_entropy()
-        if self.temperature is None:
-            initial = (
-                self.initial_ent_coef if self.initial_ent_coef is not None else float(self._algorithm.ent_coef_tensor.item())
-            )
+        target_entropy = self.current_target_entropy()
+        temperature = algorithm.temperature
+        if self._bound_model is not self.model:
+            initial = self.initial_ent_coef if self.initial_ent_coef is not None else temperature.item()
             if not initial > 0:
                 raise ValueError(
                     f"the model's ent_coef is {initial}: the dual update works on log(alpha) and needs alpha > 0 "
                     "(pass initial_ent_coef)"
                 )
-            self.temperature = Temperature.learned_from(
-                initial, self.model.action_space, self.model.device, self.learning_rate
-            )
+            temperature.steer(initial, self.learning_rate)
+            self._algorithm, self._bound_model = algorithm, self.model
             if self._pending_state is not None:
                 self._load_state_dict_now(self._pending_state)
                 self._pending_state = None
-            self._bound_model = self.model
-        self._write_ent_coef()
+        temperature.set_target_entropy(target_entropy)
+        temperature.publish()
         self._n_updates_seen = self.model._n_updates
 
     def _check_bound_model(self) -> None:
         """
-        Refuse a second model. The callback's log(alpha) and Adam moments belong to the model they were learned
+        Refuse a second model. The log(alpha) and Adam moments the callback steers belong to the model they were learned
         on: writing them into another model would silently replace its temperature, and re-initialising would
         silently drop them (SB3 callbacks with state, such as EvalCallback's best reward, are made per model too).
         The same model may learn() with it again (a resumed run); a reloaded model takes a new callback, to which
@@ -155,45 +159,38 @@ class EntropyTargetCallback(BaseCallback):
                 "over to a reloaded model, save() this callback and load() it into a new one"
             )
 
-    @property
-    def _algorithm(self) -> Any:
-        """The model, as the SAC-like algorithm that ``_check_model`` verified (actor, replay buffer, ent_coef_tensor)."""
-        return self.model
+    def _supported_algorithm(self) -> MaxEntAlgorithm:
+        """
+        The model as a :class:`~sb3_maxent.common.protocol.MaxEntAlgorithm` whose fixed temperature can be steered.
 
-    def _check_model(self) -> None:
+        :raises ValueError: naming what the model lacks
+        """
         model = self.model
-        if getattr(model, "ent_coef_optimizer", None) is not None:
-            raise ValueError(
-                f"{type(model).__name__} already learns its ent_coef ('auto'): create it with a float ent_coef "
-                "(e.g. ent_coef=0.1) to let EntropyTargetCallback drive it"
-            )
-        actor = getattr(model, "actor", None)
-        has_entropy = (
-            hasattr(actor, "action_log_prob")
-            or hasattr(actor, "action_log_probs")
-            or hasattr(getattr(model, "policy", None), "boltzmann_log_probs")
-        )
-        if hasattr(actor, "sample") and not has_entropy:
-            raise ValueError(
-                "continuous SoftQLearning samples with an SVGD sampler whose log-probability (and entropy) has no "
-                "closed form: EntropyTargetCallback cannot drive its temperature; set ent_coef directly"
-            )
-        if not hasattr(model, "ent_coef_tensor") or not has_entropy:
+        algorithm = as_maxent_algorithm(model)
+        if algorithm is None:
             raise ValueError(
                 "EntropyTargetCallback supports SACV1 (either action space), SB3's SAC and discrete SoftQLearning "
                 f"(with a float ent_coef), not {type(model).__name__}"
             )
-        if getattr(model, "replay_buffer", None) is None:
+        if algorithm.policy_entropy_unavailable is not None:
+            raise ValueError(algorithm.policy_entropy_unavailable)
+        if algorithm.temperature.learnable:
+            raise ValueError(
+                f"{type(model).__name__} already learns its ent_coef ('auto'): create it with a float ent_coef "
+                "(e.g. ent_coef=0.1) to let EntropyTargetCallback drive it"
+            )
+        if not isinstance(model, OffPolicyAlgorithm) or model.replay_buffer is None:
             raise ValueError("EntropyTargetCallback needs the model's replay buffer")
+        return algorithm
 
     # the dual update ----------------------------------------------------------------------------
 
     def current_target_entropy(self) -> float:
-        """
-        :math:`\\bar{\\mathcal H}` now (schedules read the model's ``progress_remaining``).
+        r"""
+        :math:`\bar{\mathcal H}` now (schedules read the model's ``progress_remaining``).
 
         :raises ValueError: if it is not finite, or out of reach for the model's action space (a ``Discrete`` policy's
-            entropy lies in :math:`[0, \\log|\\mathcal A|]`), as the algorithms' ``target_entropy`` is checked
+            entropy lies in :math:`[0, \log|\mathcal A|]`), as the algorithms' ``target_entropy`` is checked
         """
         target = self.target_entropy
         if callable(target):
@@ -201,28 +198,43 @@ class EntropyTargetCallback(BaseCallback):
         return parse_target_entropy(target, self.model.action_space)
 
     @property
+    def temperature(self) -> Temperature | None:
+        """The model's temperature, which this callback steers (``None`` until ``learn()`` starts)."""
+        return None if self._algorithm is None else self._algorithm.temperature
+
+    @property
+    def alpha(self) -> float:
+        r"""The current :math:`\alpha`, the model's."""
+        return self._initialised_temperature("alpha").item()
+
+    @property
     def ent_coef(self) -> float:
-        """The current :math:`\\alpha`."""
+        r"""
+        :attr:`alpha` under the name SB3 logs it with (``train/ent_coef``), kept from version 0.2; on a model,
+        ``ent_coef`` is the argument (``"auto"``, ``0.1``, ...).
+        """
         return self._initialised_temperature("ent_coef").item()
 
     def _initialised_temperature(self, what: str) -> Temperature:
-        """The temperature, or a clear error before ``learn()`` has created it."""
-        if self.temperature is None:
+        """The temperature, or a clear error before ``learn()`` has bound the callback to a model."""
+        if self._algorithm is None:
             raise RuntimeError(
                 f"{type(self).__name__}.{what}: the callback has no temperature yet; it is created when learn() "
                 "starts with it (model.learn(..., callback=callback)) or by callback.init_callback(model)"
             )
-        return self.temperature
+        return self._algorithm.temperature
 
     @property
     def log_ent_coef(self) -> th.Tensor | None:
-        """:math:`\\log\\alpha`, the dual variable (``None`` until ``learn()`` starts)."""
-        return None if self.temperature is None else self.temperature.log_ent_coef
+        r""":math:`\log\alpha`, the dual variable, the model's temperature's (``None`` until ``learn()`` starts)."""
+        temperature = self.temperature
+        return None if temperature is None else temperature.log_ent_coef
 
     @property
     def optimizer(self) -> th.optim.Adam | None:
-        """The Adam optimiser of :math:`\\log\\alpha` (``None`` until ``learn()`` starts)."""
-        return None if self.temperature is None else self.temperature.ent_coef_optimizer
+        r"""The Adam optimiser of :math:`\log\alpha`, the model's temperature's (``None`` until ``learn()`` starts)."""
+        temperature = self.temperature
+        return None if temperature is None else temperature.ent_coef_optimizer
 
     def _on_rollout_start(self) -> None:
         # Called at the start of each rollout, i.e. right after the previous training phase
@@ -238,55 +250,36 @@ class EntropyTargetCallback(BaseCallback):
         return True
 
     def update(self, n_steps: int) -> None:
-        """Take ``n_steps`` dual gradient steps on fresh replay batches and write the new :math:`\\alpha`."""
+        r"""
+        Set the temperature's target to :meth:`current_target_entropy`, take ``n_steps`` dual gradient steps on fresh
+        replay batches (the algorithm's :math:`\alpha` stays the same meanwhile), then publish the new :math:`\alpha`.
+        """
         temperature = self._initialised_temperature("update()")
-        target_entropy = self.current_target_entropy()
+        temperature.set_target_entropy(self.current_target_entropy())
         losses, entropies = [], []
         for _ in range(n_steps):
             entropy = self._batch_entropy()
-            losses.append(temperature.minimise_dual_loss(entropy, target_entropy))
+            losses.append(temperature.minimise_dual_loss(entropy))
             entropies.append(entropy.mean().item())
-        self._write_ent_coef()
-        self.logger.record("train/ent_coef", self.ent_coef)
+        temperature.publish()
+        self.logger.record("train/ent_coef", temperature.item())
         self.logger.record("train/entropy", float(np.mean(entropies)))
-        self.logger.record("train/target_entropy", target_entropy)
+        self.logger.record("train/target_entropy", temperature.target_entropy)
         self.logger.record("train/ent_coef_loss", float(np.mean(losses)))
 
     def _batch_entropy(self) -> th.Tensor:
         """Entropy of the current policy on a fresh replay batch of states, shape (batch_size,)."""
-        model = self._algorithm
-        batch_size = self.batch_size or model.batch_size
-        observations = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env).observations
-        with th.no_grad():
-            if hasattr(model.policy, "boltzmann_log_probs"):
-                # Discrete SoftQLearning: the exact entropy of pi = softmax(Q / alpha)
-                return boltzmann.entropy_of_log_probs(model.policy.boltzmann_log_probs(observations))
-            if hasattr(model.actor, "action_log_probs"):
-                # Discrete SACV1: the exact entropy of its softmax actor
-                return boltzmann.entropy_of_log_probs(model.actor.action_log_probs(observations))
-            if getattr(model, "use_sde", False):
-                model.actor.reset_noise()
-            # Continuous: -log pi(a|s) of one action sampled per state, an unbiased estimate
-            _, log_prob = model.actor.action_log_prob(observations)
-        return -log_prob.reshape(-1)
-
-    def _write_ent_coef(self) -> None:
-        assert self.temperature is not None and self.temperature.log_ent_coef is not None
-        ent_coef = self.temperature.log_ent_coef.detach().exp()
-        target = getattr(self._algorithm, "temperature", None)
-        if isinstance(target, Temperature):
-            target.assign(ent_coef)  # ours: the one owner, which the policy reads too
-            return
-        # SB3's SAC: in place, as the tensor its train() reads and save() stores
-        with th.no_grad():
-            ent_coef_tensor = self._algorithm.ent_coef_tensor
-            ent_coef_tensor.copy_(ent_coef.reshape(ent_coef_tensor.shape))
+        assert self._algorithm is not None and isinstance(self.model, OffPolicyAlgorithm)
+        assert self.model.replay_buffer is not None
+        batch_size = self.batch_size or self.model.batch_size
+        observations = self.model.replay_buffer.sample(batch_size, env=self.model._vec_normalize_env).observations
+        return self._algorithm.policy_entropy(observations)
 
     # state --------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """
-        :math:`\\log\\alpha` and the dual optimiser's state (before ``learn()``: a state given to
+        r"""
+        :math:`\log\alpha` and the dual optimiser's state (before ``learn()``: a state given to
         :meth:`load_state_dict` and not applied yet).
 
         :raises RuntimeError: before ``learn()`` when no state was loaded: there is nothing to save yet
@@ -294,7 +287,7 @@ class EntropyTargetCallback(BaseCallback):
         return self._state("state_dict()")
 
     def _state(self, what: str) -> dict[str, Any]:
-        if self.temperature is None and self._pending_state is not None:
+        if self._algorithm is None and self._pending_state is not None:
             return self._pending_state
         temperature = self._initialised_temperature(what)
         assert temperature.log_ent_coef is not None and temperature.ent_coef_optimizer is not None
@@ -305,7 +298,7 @@ class EntropyTargetCallback(BaseCallback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (applied when ``learn()`` starts if the callback is not initialised yet)."""
-        if self.temperature is None:
+        if self._algorithm is None:
             self._pending_state = state
         else:
             self._load_state_dict_now(state)
@@ -317,11 +310,11 @@ class EntropyTargetCallback(BaseCallback):
         self.optimizer.load_state_dict(state["optimizer"])
 
     def save(self, path: str | Path) -> None:
-        """Save :math:`\\log\\alpha` and the optimiser beside the model (e.g. ``"model_entropy_callback.pt"``)."""
+        r"""Save :math:`\log\alpha` and the optimiser beside the model (e.g. ``"model_entropy_callback.pt"``)."""
         atomic_torch_save(self._state("save()"), path)
 
     def load(self, path: str | Path) -> None:
-        """Load what :meth:`save` wrote; a resumed run then goes on with the same :math:`\\alpha` and optimiser."""
+        r"""Load what :meth:`save` wrote; a resumed run then goes on with the same :math:`\alpha` and optimiser."""
         self.load_state_dict(th.load(path, weights_only=True))
 
 

@@ -16,6 +16,9 @@ from stable_baselines3.common.utils import LinearSchedule
 AUTO_PREFIX = "auto"
 DEFAULT_AUTO_INIT = 1.0
 
+# an entropy target: "auto", a number, or a function of SB3's progress_remaining (1 at the start of training, 0 at the end)
+TargetEntropy = str | float | Callable[[float], float]
+
 
 @dataclass(frozen=True)
 class EntCoefSpec:
@@ -238,30 +241,36 @@ def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space
 
 
 class Temperature:
-    """
-    The temperature :math:`\\alpha` of a maximum-entropy algorithm: the one owner of its value, of
-    :math:`\\log\\alpha` and its optimiser when it is learned, and of the entropy target. Algorithms, their policies
-    and :class:`~sb3_maxent.EntropyTargetCallback` read and change :math:`\\alpha` only through it.
+    r"""
+    The temperature :math:`\alpha` of a maximum-entropy algorithm: the one owner of its value, of :math:`\log\alpha`
+    and its optimiser, and of the entropy target :math:`\bar{\mathcal H}` (with its schedule, if it has one).
+    Algorithms, their policies and :class:`~sb3_maxent.EntropyTargetCallback` read and change them only through it;
+    an algorithm's ``target_entropy``, ``log_ent_coef``, ``ent_coef_optimizer`` and ``ent_coef_tensor`` are views of
+    it (:class:`TemperatureAttributes`).
 
-    ``ent_coef`` is parsed once, as SB3's ``SAC`` reads it: a float is a fixed :math:`\\alpha`; ``"auto"`` or
-    ``"auto_<init>"`` learns :math:`\\log\\alpha` (which keeps :math:`\\alpha > 0`, as SB3 and softlearning do) by
+    ``ent_coef`` is parsed once, as SB3's ``SAC`` reads it: a float is a fixed :math:`\alpha`; ``"auto"`` or
+    ``"auto_<init>"`` learns :math:`\log\alpha` (which keeps :math:`\alpha > 0`, as SB3 and softlearning do) by
     dual gradient descent on
 
     .. math::
 
-        J(\\log\\alpha) = \\mathbb{E}[-\\log\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})]
-        = \\log\\alpha\\,(\\mathcal H - \\bar{\\mathcal H}),
+        J(\log\alpha) = \mathbb{E}[-\log\alpha\,(\log\pi(a|s) + \bar{\mathcal H})]
+        = \log\alpha\,(\mathcal H - \bar{\mathcal H}),
 
-    whose gradient :math:`\\mathcal H - \\bar{\\mathcal H}` raises :math:`\\alpha` while the entropy is below the target.
+    whose gradient :math:`\mathcal H - \bar{\mathcal H}` raises :math:`\alpha` while the entropy is below the target.
+
+    A fixed temperature can be *steered* from outside (:meth:`steer`, as :class:`~sb3_maxent.EntropyTargetCallback`
+    does): it then holds a :math:`\log\alpha` and its optimiser too, which the steering code steps
+    (:meth:`minimise_dual_loss`) and copies into the fixed :math:`\alpha` the algorithm trains with (:meth:`publish`).
 
     Its tensors carry SB3 ``SAC``'s attribute names, which the algorithms expose for save and load:
-    ``log_ent_coef`` and ``ent_coef_optimizer`` when learned, ``ent_coef_tensor`` when fixed.
+    ``log_ent_coef`` and ``ent_coef_optimizer`` when learned (or steered), ``ent_coef_tensor`` when fixed.
 
     :param ent_coef: the user's ``ent_coef``
     :param target_entropy: the user's ``target_entropy`` (``"auto"`` or a float; see :func:`parse_target_entropy`)
     :param action_space: the environment's action space
     :param device: where the tensors live
-    :param learning_rate: of the Adam optimiser on :math:`\\log\\alpha`
+    :param learning_rate: of the Adam optimiser on :math:`\log\alpha`
     """
 
     def __init__(
@@ -274,7 +283,10 @@ class Temperature:
     ):
         spec = parse_ent_coef(ent_coef)
         self.learnable = spec.learnable
+        self.action_space = action_space
         self.target_entropy = parse_target_entropy(target_entropy, action_space)
+        # a function of SB3's progress_remaining that moves target_entropy (follow_schedule), or None
+        self.target_entropy_schedule: Callable[[float], float] | None = None
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
         self.ent_coef_tensor: th.Tensor | None = None
@@ -288,9 +300,9 @@ class Temperature:
     def learned_from(
         cls, initial_ent_coef: float, action_space: spaces.Space, device: th.device | str, learning_rate: float
     ) -> "Temperature":
-        """
-        A learned temperature starting at ``initial_ent_coef``, with :math:`\\log\\alpha` rounded once from
-        float64 (as :class:`~sb3_maxent.EntropyTargetCallback` has always started it; its target is passed per step).
+        r"""
+        A learned temperature starting at ``initial_ent_coef``, with :math:`\log\alpha` rounded once from float64 (as
+        :meth:`steer` starts it).
         """
         temperature = cls(f"auto_{initial_ent_coef!r}", "auto", action_space, device, learning_rate)
         with th.no_grad():
@@ -298,52 +310,119 @@ class Temperature:
             temperature.log_ent_coef.copy_(th.tensor([math.log(initial_ent_coef)], device=device))
         return temperature
 
+    # alpha ----------------------------------------------------------------------------------------------------
+
     def value(self) -> th.Tensor:
-        """:math:`\\alpha`, detached: the other losses must not move it (softlearning issue #60)."""
-        if self.log_ent_coef is not None:
+        r""":math:`\alpha`, detached: the other losses must not move it (softlearning issue #60)."""
+        if self.learnable:
+            assert self.log_ent_coef is not None
             return th.exp(self.log_ent_coef.detach())
         assert self.ent_coef_tensor is not None
         return self.ent_coef_tensor
 
     def item(self) -> float:
-        """:math:`\\alpha` as a Python number (one device synchronisation)."""
+        r""":math:`\alpha` as a Python number (one device synchronisation)."""
         return float(self.value().item())
 
     def assign(self, ent_coef: th.Tensor) -> None:
-        """Set a fixed :math:`\\alpha` in place (the tensor the algorithm trains with and saves)."""
+        r"""Set a fixed :math:`\alpha` in place (the tensor the algorithm trains with and saves)."""
         if self.ent_coef_tensor is None:
             raise ValueError("this temperature is learned (ent_coef='auto'): it cannot be set from outside")
         with th.no_grad():
             self.ent_coef_tensor.copy_(ent_coef.detach().reshape(self.ent_coef_tensor.shape))
 
-    def dual_loss(self, entropy: th.Tensor, target_entropy: float | None = None) -> th.Tensor:
-        """
-        :math:`J(\\log\\alpha)` on a batch, for a backward pass (SACV1 applies it with its other losses).
+    # steering a fixed temperature -----------------------------------------------------------------------------
 
-        :param entropy: per-state entropy estimates, shape (batch_size,) or (batch_size, 1): :math:`-\\log\\pi(a|s)`
+    @property
+    def steered(self) -> bool:
+        r"""Whether a fixed :math:`\alpha` is learned from outside (:meth:`steer`)."""
+        return not self.learnable and self.log_ent_coef is not None
+
+    def steer(self, initial_ent_coef: float, learning_rate: float) -> None:
+        r"""
+        Make this fixed temperature learnable from outside: :math:`\log\alpha` starts at ``log(initial_ent_coef)``
+        (rounded once from float64), with a new Adam optimiser. The algorithm goes on training with the fixed
+        :math:`\alpha` until :meth:`publish` copies the new one into it. Steering a steered temperature again starts
+        it afresh.
+
+        :param initial_ent_coef: the starting :math:`\alpha`, > 0
+        :param learning_rate: of the Adam optimiser on :math:`\log\alpha`
+        :raises ValueError: if the algorithm learns this temperature itself (``ent_coef="auto"``)
+        """
+        if self.ent_coef_tensor is None:
+            raise ValueError("this temperature is learned (ent_coef='auto'): it cannot be steered from outside")
+        device = self.ent_coef_tensor.device
+        self.log_ent_coef = th.tensor([math.log(initial_ent_coef)], device=device).requires_grad_(True)
+        self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=learning_rate)
+
+    def publish(self) -> None:
+        r"""Copy :math:`\alpha = \exp(\log\alpha)` of a steered temperature into the fixed value the algorithm reads."""
+        assert self.log_ent_coef is not None, "only a steered temperature has a log alpha to publish"
+        self.assign(self.log_ent_coef.detach().exp())
+
+    # the entropy target ---------------------------------------------------------------------------------------
+
+    def set_target_entropy(self, target_entropy: str | float) -> None:
+        r"""
+        A new constant :math:`\bar{\mathcal H}`, checked as the constructor checks its own (:func:`parse_target_entropy`);
+        it replaces a schedule.
+        """
+        self.target_entropy = parse_target_entropy(target_entropy, self.action_space)
+        self.target_entropy_schedule = None
+
+    def schedule_target_entropy(self, schedule: Callable[[float], float]) -> None:
+        r"""
+        Let :math:`\bar{\mathcal H}` follow ``schedule``, a function of SB3's ``progress_remaining`` (see
+        :meth:`follow_schedule`); it starts at ``schedule(1.0)``.
+
+        :raises ValueError: if ``schedule(1.0)`` is not a valid target for the action space (:func:`parse_target_entropy`)
+        """
+        self.target_entropy = parse_target_entropy(schedule(1.0), self.action_space)
+        self.target_entropy_schedule = schedule
+
+    def follow_schedule(self, progress_remaining: float) -> float:
+        r"""
+        Move :math:`\bar{\mathcal H}` to its schedule's value at ``progress_remaining`` (if it has a schedule).
+
+        :return: the target
+        """
+        if self.target_entropy_schedule is not None:
+            self.target_entropy = float(self.target_entropy_schedule(progress_remaining))
+        return self.target_entropy
+
+    # the dual problem -----------------------------------------------------------------------------------------
+
+    def dual_loss(self, entropy: th.Tensor, target_entropy: float | None = None) -> th.Tensor:
+        r"""
+        :math:`J(\log\alpha)` on a batch, for a backward pass (SACV1 applies it with its other losses).
+
+        :param entropy: per-state entropy estimates, shape (batch_size,) or (batch_size, 1): :math:`-\log\pi(a|s)`
             of a sampled action, or the exact entropy of a Boltzmann policy
-        :param target_entropy: :math:`\\bar{\\mathcal H}` (default: this temperature's)
+        :param target_entropy: :math:`\bar{\mathcal H}` (default: this temperature's)
         """
         assert self.log_ent_coef is not None, "only a learned temperature has a dual loss"
         target = self.target_entropy if target_entropy is None else target_entropy
         return (self.log_ent_coef * (entropy.detach() - target)).mean()
 
     def dual_loss_value(self, ent_coef: float, mean_entropy: float) -> float:
-        """The value of :meth:`dual_loss` from numbers already on the host, for logging without another sync."""
+        r"""The value of :meth:`dual_loss` from numbers already on the host, for logging without another sync."""
         log_ent_coef = math.log(ent_coef) if ent_coef > 0.0 else -math.inf  # alpha reaches 0 only by underflow
         return log_ent_coef * (mean_entropy - self.target_entropy)
 
     def dual_gradient_step(self, entropy: th.Tensor) -> None:
-        """
-        One step on :math:`J`, whose gradient is set directly: :math:`J` is linear in :math:`\\log\\alpha`, so the
-        batch mean of :math:`\\mathcal H - \\bar{\\mathcal H}` is it, without a backward pass.
+        r"""
+        One step on :math:`J`, whose gradient is set directly: :math:`J` is linear in :math:`\log\alpha`, so the
+        batch mean of :math:`\mathcal H - \bar{\mathcal H}` is it, without a backward pass.
         """
         assert self.log_ent_coef is not None and self.ent_coef_optimizer is not None
         self.log_ent_coef.grad = (entropy.detach().mean() - self.target_entropy).reshape(1)
         self.ent_coef_optimizer.step()
 
-    def minimise_dual_loss(self, entropy: th.Tensor, target_entropy: float) -> float:
-        """One backward step on :meth:`dual_loss` towards ``target_entropy``; returns the loss."""
+    def minimise_dual_loss(self, entropy: th.Tensor, target_entropy: float | None = None) -> float:
+        r"""
+        One backward step on :meth:`dual_loss` towards ``target_entropy`` (default: this temperature's); returns the
+        loss.
+        """
         assert self.ent_coef_optimizer is not None
         loss = self.dual_loss(entropy, target_entropy)
         self.ent_coef_optimizer.zero_grad()
@@ -351,9 +430,17 @@ class Temperature:
         self.ent_coef_optimizer.step()
         return loss.item()
 
+    # the algorithm's optimisers and saving --------------------------------------------------------------------
+
     def optimizers(self) -> list[th.optim.Optimizer]:
-        """The optimiser of :math:`\\log\\alpha`, if learned (for the learning-rate schedule)."""
-        return [] if self.ent_coef_optimizer is None else [self.ent_coef_optimizer]
+        r"""
+        The optimiser of :math:`\log\alpha` when the algorithm learns it (for its learning-rate schedule; a steered
+        temperature's optimiser keeps its own learning rate).
+        """
+        if not self.learnable:
+            return []
+        assert self.ent_coef_optimizer is not None
+        return [self.ent_coef_optimizer]
 
     def torch_save_params(self) -> tuple[list[str], list[str]]:
         """SB3's names of the state dicts and tensors to save (``_get_torch_save_params``)."""
@@ -363,22 +450,47 @@ class Temperature:
 
 
 class TemperatureAttributes:
-    """
-    SB3 ``SAC``'s attribute names for the temperature, on an algorithm whose :class:`Temperature` is
-    ``self.temperature``: save, load and user code that read ``model.log_ent_coef`` or ``model.ent_coef_tensor``
-    (SB3-style checkpoints) reach the one owner.
+    r"""
+    Read-only views of an algorithm's :class:`Temperature` (``self.temperature``) under SB3 ``SAC``'s attribute
+    names: save, load and user code that read ``model.target_entropy``, ``model.log_ent_coef`` or
+    ``model.ent_coef_tensor`` (SB3-style checkpoints) reach the one owner. ``ent_coef`` stays what SAC's is: the
+    user's argument (``"auto"``, ``0.1``, ...).
+
+    ``target_entropy`` is the target now (it moves with a schedule, or with EntropyTargetCallback's target); before
+    ``_setup_model`` builds the temperature it is the ``target_entropy`` argument, as SAC's. ``log_ent_coef`` and
+    ``ent_coef_optimizer`` are those of a temperature the algorithm learns (``ent_coef="auto"``), else ``None``, as on
+    SAC, also while a callback steers a fixed temperature.
+
+    The algorithm keeps its ``target_entropy`` argument as ``_target_entropy_argument``, which ``save`` stores; see
+    :meth:`_adopt_loaded_target_entropy` for the files of earlier versions.
     """
 
     temperature: Temperature
+    _target_entropy_argument: str | float
+
+    @property
+    def target_entropy(self) -> str | float:
+        temperature: Temperature | None = getattr(self, "temperature", None)
+        return self._target_entropy_argument if temperature is None else temperature.target_entropy
 
     @property
     def log_ent_coef(self) -> th.Tensor | None:
-        return self.temperature.log_ent_coef
+        return self.temperature.log_ent_coef if self.temperature.learnable else None
 
     @property
     def ent_coef_optimizer(self) -> th.optim.Adam | None:
-        return self.temperature.ent_coef_optimizer
+        return self.temperature.ent_coef_optimizer if self.temperature.learnable else None
 
     @property
     def ent_coef_tensor(self) -> th.Tensor | None:
         return self.temperature.ent_coef_tensor
+
+    def _adopt_loaded_target_entropy(self) -> None:
+        """
+        Take a ``target_entropy`` that SB3's ``load`` wrote into ``__dict__`` (where the view hides it) as the argument:
+        files saved by versions up to 0.2 hold the resolved target under that name, and ``load(..., target_entropy=x)``
+        sets it there too.
+        """
+        loaded = vars(self).pop("target_entropy", None)
+        if loaded is not None:
+            self._target_entropy_argument = loaded

@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.type_aliases import PyTorchObs, ReplayBufferSamples
 from stable_baselines3.sac.policies import Actor
 
 from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
@@ -74,6 +74,17 @@ class ContinuousSACV1(SACV1, action_space=spaces.Box):
     policy: ContinuousSACV1Policy
     actor: Actor
     critic: ContinuousCritic
+
+    def policy_entropy(self, observations: PyTorchObs) -> th.Tensor:
+        r"""
+        :math:`-\log\pi_\phi(\tilde a|s)` of one action sampled per state (fresh gSDE noise), an unbiased estimate of
+        the entropy, shape (batch_size,) (:class:`~sb3_maxent.common.protocol.MaxEntAlgorithm`).
+        """
+        with th.no_grad():
+            if self.use_sde:
+                self.actor.reset_noise()
+            _, log_prob = self.actor.action_log_prob(observations)
+        return -log_prob.reshape(-1)
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
         if self.use_sde:

@@ -12,7 +12,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.type_aliases import PyTorchObs, ReplayBufferSamples
 
 from sb3_maxent.common import boltzmann
 from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
@@ -100,6 +100,14 @@ class DiscreteSACV1(SACV1, action_space=spaces.Discrete):
     @classmethod
     def _check_implementation_arguments(cls, arguments: Mapping[str, Any]) -> None:
         check_discrete_exploration(arguments["use_sde"], arguments["use_sde_at_warmup"], arguments["action_noise"])
+
+    def policy_entropy(self, observations: PyTorchObs) -> th.Tensor:
+        r"""
+        The exact entropy of the softmax actor, :math:`-\sum_a \pi_\phi(a|s)\log\pi_\phi(a|s)`, shape (batch_size,)
+        (:class:`~sb3_maxent.common.protocol.MaxEntAlgorithm`).
+        """
+        with th.no_grad():
+            return boltzmann.entropy_of_log_probs(self.actor.action_log_probs(observations))
 
     def _step_losses(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, n_update: int) -> StepLosses:
         with (

@@ -133,6 +133,8 @@ class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPoli
 
     # the implementations' (ContinuousSACV1: Box, DiscreteSACV1: Discrete)
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box, spaces.Discrete)
+    # MaxEntAlgorithm (common/protocol.py): both policies have a tractable entropy (policy_entropy)
+    policy_entropy_unavailable: ClassVar[str | None] = None
     policy_base: ClassVar[type[BaseSACV1Policy]]
     policy: BaseSACV1Policy
     actor: BasePolicy
@@ -212,7 +214,8 @@ class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPoli
             support_multi_env=True,
         )
 
-        self.target_entropy = target_entropy
+        # the argument: model.target_entropy is the temperature's target (TemperatureAttributes)
+        self._target_entropy_argument = target_entropy
         self.ent_coef = ent_coef
         self.loss = loss
         self.target_update_interval = target_update_interval
@@ -227,8 +230,10 @@ class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPoli
         # the temperature first: a malformed ent_coef or target_entropy fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
-        self.temperature = Temperature(self.ent_coef, self.target_entropy, self.action_space, self.device, self.lr_schedule(1))
-        self.target_entropy = self.temperature.target_entropy
+        self._adopt_loaded_target_entropy()
+        self.temperature = Temperature(
+            self.ent_coef, self._target_entropy_argument, self.action_space, self.device, self.lr_schedule(1)
+        )
         super()._setup_model()
         self._create_aliases()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)

@@ -102,6 +102,11 @@ class ContinuousSoftQLearning(SoftQLearning, action_space=spaces.Box, refused_ar
     value_n_particles: int
     svgd_n_particles: int
     svgd_update_ratio: float
+    # MaxEntAlgorithm (common/protocol.py)
+    policy_entropy_unavailable: ClassVar[str | None] = (
+        "continuous SoftQLearning samples with an SVGD sampler whose log-probability (and entropy) has no closed form: "
+        "EntropyTargetCallback cannot drive its temperature; set ent_coef directly"
+    )
 
     @classmethod
     def _check_implementation_arguments(cls, arguments: Mapping[str, Any]) -> None:
@@ -115,6 +120,12 @@ class ContinuousSoftQLearning(SoftQLearning, action_space=spaces.Box, refused_ar
             )
         if self.temperature.item() <= 0.0:
             raise ValueError("continuous SoftQLearning needs ent_coef > 0 (the soft value divides by it)")
+
+    def policy_entropy(self, observations: PyTorchObs) -> th.Tensor:
+        """
+        :raises ValueError: always: the SVGD sampler has no tractable entropy (``policy_entropy_unavailable``)
+        """
+        raise ValueError(self.policy_entropy_unavailable)
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor

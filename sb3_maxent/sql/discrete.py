@@ -9,17 +9,12 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.type_aliases import PyTorchObs, ReplayBufferSamples
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import (
-    DQN_FINAL_EPSILON,
-    epsilon_greedy_entropy,
-    epsilon_greedy_target_schedule,
-    parse_ent_coef,
-)
+from sb3_maxent.common.ent_coef import DQN_FINAL_EPSILON, epsilon_greedy_entropy, epsilon_greedy_target_schedule
 from sb3_maxent.common.losses import critic_loss_fn, soft_q_target
 from sb3_maxent.common.torch_utils import host_values
 from sb3_maxent.common.validation import LossName, check_finite_losses, check_loss_name
@@ -145,25 +140,32 @@ class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused
         )
 
     def _setup_model(self) -> None:
-        self._target_entropy_schedule = self._exploration_schedule()
         super()._setup_model()
         # the policy acts with exp(Q / alpha), reading alpha from the one temperature
         self.policy.temperature = self.temperature
+
+    def policy_entropy(self, observations: PyTorchObs) -> th.Tensor:
+        r"""
+        The exact entropy of the Boltzmann policy :math:`\pi = \mathrm{softmax}(Q(s,\cdot)/\alpha)`, shape (batch_size,)
+        (:class:`~sb3_maxent.common.protocol.MaxEntAlgorithm`).
+        """
+        with th.no_grad():
+            return boltzmann.entropy_of_log_probs(self.policy.boltzmann_log_probs(observations))
 
     def _exploration_schedule(self) -> Callable[[float], float] | None:
         """The entropy target along DQN's epsilon schedule, when ``exploration_fraction`` asks for one."""
         # None, or 0 (DQN's epsilon final from the start): a constant target. A fixed temperature has no target to
         # schedule, and ignores it as it ignores target_entropy (SB3's SAC too), so that a config's exploration
         # arguments stay valid when a tuning trial draws a fixed ent_coef
-        if not self.exploration_fraction or not parse_ent_coef(self.ent_coef).learnable:
+        if not self.exploration_fraction or not self.temperature.learnable:
             return None
         assert isinstance(self.action_space, spaces.Discrete)
         final_eps = DQN_FINAL_EPSILON if self.exploration_final_eps is None else self.exploration_final_eps
         schedule = epsilon_greedy_target_schedule(
             int(self.action_space.n), self.exploration_fraction, self.exploration_initial_eps, final_eps
         )
-        # a loaded model carries the target it started from
-        if self.target_entropy not in ("auto", schedule(1.0)):
+        # a model saved by version 0.2 or earlier carries the target it started from
+        if self._target_entropy_argument not in ("auto", schedule(1.0)):
             raise ValueError("pass target_entropy or exploration_fraction (which schedules it), not both")
         return schedule
 
@@ -175,20 +177,25 @@ class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused
                 "pass a positive or learned ent_coef, or munchausen_coef=0"
             )
 
-    def _target_entropy_argument(self) -> str | float:
-        """``target_entropy``, the start of its schedule, or the entropy of DQN's epsilon-greedy policy at
-        ``exploration_final_eps``."""
-        if self._target_entropy_schedule is not None:
-            return self._target_entropy_schedule(1.0)
+    def _set_target_entropy(self) -> None:
+        """
+        DQN's exploration arguments set the temperature's target: it follows the entropy of DQN's epsilon-greedy
+        policy along its schedule (``exploration_fraction``, a learned temperature), or is that entropy at
+        ``exploration_final_eps``; otherwise it is ``target_entropy``.
+        """
+        schedule = self._exploration_schedule()
+        if schedule is not None:
+            self.temperature.schedule_target_entropy(schedule)
+            return
         epsilon = self.exploration_final_eps
         if epsilon is None:
-            return self.target_entropy
+            return
         assert isinstance(self.action_space, spaces.Discrete)
         from_epsilon = epsilon_greedy_entropy(epsilon, int(self.action_space.n))
-        # a loaded model carries the target it resolved to
-        if self.target_entropy not in ("auto", from_epsilon):
+        # a model saved by version 0.2 or earlier carries the target it resolved to
+        if self._target_entropy_argument not in ("auto", from_epsilon):
             raise ValueError("pass target_entropy or exploration_final_eps (which sets it), not both")
-        return from_epsilon
+        self.temperature.set_target_entropy(from_epsilon)
 
     def _create_aliases(self) -> None:
         self.q_net = self.policy.q_net
@@ -201,8 +208,7 @@ class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused
         return ["policy.optimizer"]
 
     def _excluded_save_params(self) -> list[str]:
-        # the schedule is rebuilt from the exploration arguments, which are saved
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_target_entropy_schedule"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target"]
 
     def _target(self, replay_data: ReplayBufferSamples, discounts: th.Tensor | float, ent_coef: float) -> th.Tensor:
         if self.munchausen_coef == 0:
@@ -226,9 +232,8 @@ class DiscreteSoftQLearning(SoftQLearning, action_space=spaces.Discrete, refused
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.policy.optimizer, *self.temperature.optimizers()])
-        if self._target_entropy_schedule is not None:
-            self.temperature.target_entropy = self._target_entropy_schedule(self._current_progress_remaining)
-            self.logger.record("train/target_entropy", self.temperature.target_entropy)
+        if self.temperature.target_entropy_schedule is not None:
+            self.logger.record("train/target_entropy", self.temperature.follow_schedule(self._current_progress_remaining))
         logs: dict[str, list[float]] = defaultdict(list)
 
         for gradient_step in range(gradient_steps):

@@ -136,9 +136,10 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete, spaces.Box)
     # each implementation's default ent_coef
     default_ent_coef: ClassVar[str | float]
+    # MaxEntAlgorithm (common/protocol.py): discrete actions have a tractable entropy, the SVGD sampler has none
+    policy_entropy_unavailable: ClassVar[str | None] = None
     temperature: Temperature
     ent_coef: str | float
-    target_entropy: str | float
     target_update_interval: int
 
     def __init__(
@@ -228,8 +229,9 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
             support_multi_env=True,
         )
         self.ent_coef = self.default_ent_coef if ent_coef is None else ent_coef
-        # the temperature's argument ("auto" with Box actions, where it is refused)
-        self.target_entropy = target_entropy
+        # the temperature's argument ("auto" with Box actions, where it is refused); model.target_entropy is the
+        # temperature's target (TemperatureAttributes)
+        self._target_entropy_argument = target_entropy
         self.target_update_interval = target_update_interval
         self._n_calls = 0
         if _init_setup_model:
@@ -244,10 +246,11 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
         # the temperature first: a malformed or unusable ent_coef fails before any network is built
         self._setup_lr_schedule()
         # alpha, log alpha, their optimiser and the entropy target: one owner, exposed under SAC's attribute names
+        self._adopt_loaded_target_entropy()
         self.temperature = Temperature(
-            self.ent_coef, self._target_entropy_argument(), self.action_space, self.device, self.lr_schedule(1)
+            self.ent_coef, self._target_entropy_argument, self.action_space, self.device, self.lr_schedule(1)
         )
-        self.target_entropy = self.temperature.target_entropy
+        self._set_target_entropy()
         self._check_temperature()
         super()._setup_model()
         self._create_aliases()
@@ -276,8 +279,8 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
     def _check_temperature(self) -> None:
         """Refuse a temperature the implementation cannot use, before anything else is built."""
 
-    def _target_entropy_argument(self) -> str | float:
-        return "auto"
+    def _set_target_entropy(self) -> None:
+        """Let the implementation's own arguments set the temperature's target (none by default)."""
 
     def _create_aliases(self) -> None:
         raise NotImplementedError
