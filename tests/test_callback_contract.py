@@ -5,11 +5,13 @@ import warnings
 import gymnasium as gym
 import pytest
 import torch as th
-from stable_baselines3 import TD3
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.envs import IdentityEnv
 
 from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
 from sb3_maxent.common import boltzmann
 from sb3_maxent.common.ent_coef import EntCoefSpec, Temperature, parse_ent_coef
+from sb3_maxent.common.protocol import MaxEntAlgorithm, SACAdapter, SACTemperature, as_maxent_algorithm
 from sb3_maxent.common.validation import (
     DivergenceError,
     check_finite_losses,
@@ -156,3 +158,80 @@ def test_a_foreign_policy_is_refused_naming_it_and_its_owner_if_known():
         r"another action space: pass 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' and the right one is chosen$",
     ):
         check_policy_class(SoftQLearning, ContinuousSoftQPolicy, expected)
+
+
+# the protocol between EntropyTargetCallback and the algorithms ---------------------------------------------------
+
+
+def _with_filled_buffer(model):
+    model.learn(64)  # learning_starts above: collects only
+    return model
+
+
+def test_the_algorithms_follow_the_protocol_and_sb3_sac_has_its_adapter():
+    # a fresh dict each: SB3 adds "use_sde" to the policy_kwargs it is given, which DQN-style policies refuse
+    def small():
+        return {"net_arch": [8]}
+
+    discrete = [
+        SACV1("MlpPolicy", IdentityEnv(3), ent_coef=0.1, learning_starts=1000, policy_kwargs=small()),
+        SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.1, learning_starts=1000, policy_kwargs=small()),
+    ]
+    for model in [SACV1("MlpPolicy", "Pendulum-v1", ent_coef=0.1, learning_starts=1000, policy_kwargs=small()), *discrete]:
+        assert isinstance(model, MaxEntAlgorithm) and as_maxent_algorithm(model) is model
+        assert model.policy_entropy_unavailable is None
+        entropy = _with_filled_buffer(model).policy_entropy(model.replay_buffer.sample(7).observations)
+        assert entropy.shape == (7,) and not entropy.requires_grad and th.isfinite(entropy).all()
+    for model in discrete:  # exact entropies of a softmax over 3 actions
+        entropy = model.policy_entropy(model.replay_buffer.sample(7).observations)
+        assert th.all(entropy >= 0) and th.all(entropy <= th.log(th.tensor(3.0)) + 1e-6)
+    # continuous SoftQLearning says why it has no entropy
+    svgd = SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs=small())
+    assert isinstance(svgd, MaxEntAlgorithm) and "SVGD sampler" in svgd.policy_entropy_unavailable
+    with pytest.raises(ValueError, match="SVGD sampler"):
+        svgd.policy_entropy(th.zeros(2, 3))
+    # SB3's SAC through its one adapter; other algorithms, and a SAC without networks yet, are not supported
+    sac = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs=small())
+    adapter = as_maxent_algorithm(sac)
+    assert isinstance(adapter, SACAdapter) and isinstance(adapter, MaxEntAlgorithm)
+    assert as_maxent_algorithm(SAC("MlpPolicy", "Pendulum-v1", _init_setup_model=False)) is None
+    assert as_maxent_algorithm(TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=small())) is None
+
+
+def test_the_callback_steers_the_models_own_temperature():
+    model = _with_filled_buffer(
+        SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.5, learning_starts=1000, policy_kwargs={"net_arch": [8]})
+    )
+    callback = EntropyTargetCallback(target_entropy=0.9, learning_rate=0.1)
+    callback.init_callback(model)
+    # no temperature of its own: log alpha and its optimiser live in the model's, the one owner
+    temperature = model.temperature
+    assert callback.temperature is temperature and temperature.steered and not temperature.learnable
+    assert callback.log_ent_coef is temperature.log_ent_coef and callback.optimizer is temperature.ent_coef_optimizer
+    # the model shows the target it is steered to; ent_coef stays the argument, and SAC's names keep SAC's meaning
+    assert model.target_entropy == 0.9
+    assert (model.ent_coef, model.log_ent_coef, model.ent_coef_optimizer) == (0.5, None, None)
+    # the model's learning-rate schedule leaves the callback's optimiser alone
+    assert temperature.optimizers() == []
+    callback.update(3)
+    assert callback.alpha == callback.ent_coef == temperature.item() != pytest.approx(0.5)
+    assert th.equal(model.ent_coef_tensor, temperature.log_ent_coef.detach().exp().reshape(()))
+
+
+def test_sb3_sacs_own_attributes_are_steered_through_the_adapter():
+    sac = _with_filled_buffer(
+        SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.5, learning_starts=1000, policy_kwargs={"net_arch": [8]}, seed=0)
+    )
+    ent_coef_tensor = sac.ent_coef_tensor
+    callback = EntropyTargetCallback(target_entropy=-0.5, learning_rate=0.1)
+    callback.init_callback(sac)
+    assert isinstance(callback.temperature, SACTemperature)
+    assert callback.temperature.ent_coef_tensor is ent_coef_tensor and sac.target_entropy == -0.5
+    callback.update(2)
+    assert sac.ent_coef_tensor is ent_coef_tensor and ent_coef_tensor.item() == callback.alpha != pytest.approx(0.5)
+    # SAC still has a fixed temperature: its own train() does not step alpha
+    assert (sac.log_ent_coef, sac.ent_coef_optimizer) == (None, None)
+    # learning again with the same callback goes on with the same log alpha and optimiser
+    log_ent_coef = callback.log_ent_coef
+    sac.learn(8, callback=callback, reset_num_timesteps=False)
+    assert callback.log_ent_coef is log_ent_coef

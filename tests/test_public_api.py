@@ -316,6 +316,15 @@ def test_no_import_cycle_inside_the_package():
             visit(module, [module])
 
 
+def test_common_imports_no_algorithm_package():
+    # common/ asks algorithms for what it needs through protocols (common/protocol.py), never by their internals
+    modules = {module_name(path) for path in PACKAGE.rglob("*.py")}
+    algorithms = ("sb3_maxent.sacv1", "sb3_maxent.sql", "sb3_maxent.tabular")
+    for path in sorted((PACKAGE / "common").glob("*.py")):
+        imported = imported_modules(path, modules, "sb3_maxent.common")
+        assert not {name for name in imported if name.startswith(algorithms)}, path.name
+
+
 def test_the_cycle_check_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "probe.py"
     module.write_text(

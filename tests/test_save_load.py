@@ -128,3 +128,18 @@ def test_resume_from_checkpoint_with_replay_buffer(tmp_path):
     resumed.learn(40, reset_num_timesteps=False)
     assert resumed.num_timesteps == 160
     assert resumed.replay_buffer.size() == 160
+
+
+def test_target_entropy_is_a_read_only_view_and_its_argument_is_saved(tmp_path):
+    model = SACV1("MlpPolicy", IdentityEnvBox(-1, 1), target_entropy=-0.5, policy_kwargs={"net_arch": [8]})
+    assert model.target_entropy == model.temperature.target_entropy == -0.5
+    model.temperature.set_target_entropy(-0.25)
+    assert model.target_entropy == -0.25  # a view: whatever moves the temperature's target moves it
+    with pytest.raises(AttributeError):
+        model.target_entropy = 0.0
+    # before set-up it is the argument, as SAC's
+    assert SACV1("MlpPolicy", IdentityEnvBox(-1, 1), _init_setup_model=False).target_entropy == "auto"
+    # saved: the argument, which a reloaded model resolves as the constructor did; a load keyword still sets it
+    model.save(tmp_path / "model.zip")
+    assert SACV1.load(tmp_path / "model.zip").target_entropy == -0.5
+    assert SACV1.load(tmp_path / "model.zip", target_entropy=-2.0).target_entropy == -2.0

@@ -6,6 +6,7 @@ names, which stay importable as aliases).
 
 import importlib
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ def test_saved_files_load_with_their_parameters_temperature_and_actions(name):
             continue
         assert sums[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
     assert current_ent_coef(model) == pytest.approx(expected["ent_coef"], rel=1e-6)
+    # the target entropy the file was saved with (a view of the temperature's now, the attribute then)
+    with zipfile.ZipFile(DATA / name) as archive:
+        assert model.target_entropy == json.loads(archive.read("data"))["target_entropy"]
     obs = np.array([1]) if discrete else np.array([[0.3]], dtype=np.float32)
     action, _ = model.predict(obs, deterministic=True)
     np.testing.assert_allclose(np.asarray(action), np.asarray(expected["deterministic_action"]), rtol=1e-5, atol=1e-6)

@@ -73,6 +73,8 @@ def test_exploration_fraction_schedules_the_entropy_target_as_dqn_schedules_epsi
     assert [target for _, target in targets] == pytest.approx(expected)
     assert targets[0][1] > targets[-1][1] == pytest.approx(epsilon_greedy_entropy(0.04, 2))
     assert model.logger.name_to_value["train/target_entropy"] == pytest.approx(model.temperature.target_entropy)
+    # the model's target_entropy is a view of the temperature's, not a copy left at the schedule's start
+    assert model.target_entropy == model.temperature.target_entropy == targets[-1][1]
     # saved and reloaded: the schedule is rebuilt from the saved arguments, and a resumed run goes on with it
     model.save(tmp_path / "model")
     loaded = SoftQLearning.load(tmp_path / "model", env=model.get_env())
