@@ -1,15 +1,15 @@
-"""
+r"""
 Automatic temperature by dual gradient descent, as a callback (Haarnoja et al. 2018b, arXiv 1812.05905, §5).
 
-Maximum-entropy RL with an entropy *constraint* :math:`\\mathbb{E}[-\\log\\pi(a|s)] \\geq \\bar{\\mathcal H}` has the dual
+Maximum-entropy RL with an entropy *constraint* :math:`\mathbb{E}[-\log\pi(a|s)] \geq \bar{\mathcal H}` has the dual
 
 .. math::
 
-    J(\\alpha) = \\mathbb{E}_{s\\sim\\mathcal D,\\, a\\sim\\pi}\\big[-\\alpha\\,(\\log\\pi(a|s) + \\bar{\\mathcal H})\\big],
+    J(\alpha) = \mathbb{E}_{s\sim\mathcal D,\, a\sim\pi}\big[-\alpha\,(\log\pi(a|s) + \bar{\mathcal H})\big],
 
-minimised over :math:`\\alpha` (here over :math:`\\log\\alpha`, which keeps :math:`\\alpha > 0`). Its gradient
-:math:`\\partial J/\\partial\\alpha = \\mathcal H(\\pi) - \\bar{\\mathcal H}` is negative when the entropy is below the
-target (the constraint is violated), so :math:`\\alpha` grows; above the target, it shrinks.
+minimised over :math:`\alpha` (here over :math:`\log\alpha`, which keeps :math:`\alpha > 0`). Its gradient
+:math:`\partial J/\partial\alpha = \mathcal H(\pi) - \bar{\mathcal H}` is negative when the entropy is below the
+target (the constraint is violated), so :math:`\alpha` grows; above the target, it shrinks.
 """
 
 import math
@@ -48,9 +48,9 @@ def linear_target_schedule(start: float, end: float) -> Callable[[float], float]
 
 
 def exponential_target_schedule(start: float, end: float, decay: float = 5.0) -> Callable[[float], float]:
-    """
+    r"""
     Entropy target decaying exponentially from ``start`` towards ``end``:
-    :math:`\\bar{\\mathcal H}(p) = end + (start - end)\\,e^{-decay\\,(1 - p)}` with ``p`` the progress remaining.
+    :math:`\bar{\mathcal H}(p) = end + (start - end)\,e^{-decay\,(1 - p)}` with ``p`` the progress remaining.
     """
     if decay <= 0:
         raise ValueError(f"decay must be > 0, got {decay}")
@@ -319,20 +319,20 @@ class EntropyTargetCallback(BaseCallback):
 
 
 class EpsilonGreedyEntropyCallback(EntropyTargetCallback):
-    """
+    r"""
     :class:`EntropyTargetCallback` whose target explores as SB3's DQN does
     (:func:`~sb3_maxent.common.ent_coef.epsilon_greedy_target_schedule`): the entropy of DQN's epsilon-greedy policy
     along DQN's exploration schedule, for ``Discrete`` actions. It takes
     DQN's own argument names, so a DQN configuration's exploration carries over to discrete ``SoftQLearning`` or
-    ``SACV1`` (created with a float ``ent_coef``, the starting :math:`\\alpha`), and rl-zoo configs can name it
+    ``SACV1`` (created with a float ``ent_coef``, the starting :math:`\alpha`), and rl-zoo configs can name it
     (``callback: - sb3_maxent.EpsilonGreedyEntropyCallback: {exploration_fraction: 0.12, ...}``).
 
-    :param exploration_fraction: fraction of training over which :math:`\\epsilon` decays
-    :param exploration_initial_eps: :math:`\\epsilon` at the start
-    :param exploration_final_eps: :math:`\\epsilon` from then on
-    :param max_fraction: the target's cap as a fraction of :math:`\\log|\\mathcal A|`
-    :param learning_rate: learning rate of the Adam optimiser on :math:`\\log\\alpha`
-    :param initial_ent_coef: starting :math:`\\alpha` (> 0); by default the model's own ``ent_coef``
+    :param exploration_fraction: fraction of training over which :math:`\epsilon` decays
+    :param exploration_initial_eps: :math:`\epsilon` at the start
+    :param exploration_final_eps: :math:`\epsilon` from then on
+    :param max_fraction: the target's cap as a fraction of :math:`\log|\mathcal A|`
+    :param learning_rate: learning rate of the Adam optimiser on :math:`\log\alpha`
+    :param initial_ent_coef: starting :math:`\alpha` (> 0); by default the model's own ``ent_coef``
     :param batch_size: replay batch size of a dual step (default: the model's)
     :param verbose: verbosity
     """

@@ -1,4 +1,4 @@
-"""Entropy coefficient (temperature :math:`\\alpha`) handling shared by the maximum-entropy algorithms.
+r"""Entropy coefficient (temperature :math:`\alpha`) handling shared by the maximum-entropy algorithms.
 
 SB3's ``SAC`` accepts ``ent_coef`` as a float, ``"auto"`` or ``"auto_<init>"``; every algorithm of this
 package accepts the same values, parsed once here instead of once per algorithm.
@@ -22,11 +22,11 @@ TargetEntropy = str | float | Callable[[float], float]
 
 @dataclass(frozen=True)
 class EntCoefSpec:
-    """
+    r"""
     Parsed ``ent_coef`` argument.
 
-    :param learnable: ``True`` when :math:`\\alpha` is tuned by dual gradient descent (``"auto"``)
-    :param initial_value: the fixed :math:`\\alpha`, or the starting value of the learned one
+    :param learnable: ``True`` when :math:`\alpha` is tuned by dual gradient descent (``"auto"``)
+    :param initial_value: the fixed :math:`\alpha`, or the starting value of the learned one
     """
 
     learnable: bool
@@ -34,10 +34,10 @@ class EntCoefSpec:
 
 
 def parse_ent_coef(ent_coef: str | float) -> EntCoefSpec:
-    """
+    r"""
     Parse ``ent_coef`` the way SB3's ``SAC`` understands it, with explicit errors.
 
-    * a number :math:`\\alpha \\geq 0`: fixed temperature (``0`` removes the entropy bonus);
+    * a number :math:`\alpha \geq 0`: fixed temperature (``0`` removes the entropy bonus);
     * ``"auto"``: learned, starting at 1;
     * ``"auto_<x>"``: learned, starting at ``x > 0``.
 
@@ -60,8 +60,8 @@ def _fixed_ent_coef(value: float) -> EntCoefSpec:
 
 
 def parse_fixed_ent_coef(ent_coef: float, *, float32: bool = True) -> float:
-    """
-    A fixed temperature :math:`\\alpha \\geq 0`.
+    r"""
+    A fixed temperature :math:`\alpha \geq 0`.
 
     :param ent_coef: the user's value
     :param float32: whether it will live in a float32 tensor (the deep algorithms) rather than float64 (tabular
@@ -97,8 +97,8 @@ def _check_float32_representable(value: float, name: str, *, zero_allowed: bool 
 
 
 def check_initial_ent_coef(initial_ent_coef: float, name: str = "initial_ent_coef") -> None:
-    """
-    A starting :math:`\\alpha` of a learned temperature: a finite number > 0 that float32 holds.
+    r"""
+    A starting :math:`\alpha` of a learned temperature: a finite number > 0 that float32 holds.
 
     :raises ValueError: naming ``name`` and the values allowed
     """
@@ -126,14 +126,14 @@ DQN_FINAL_EPSILON = 0.05
 
 
 def default_target_entropy(action_space: spaces.Space) -> float:
-    """
-    Default entropy target :math:`\\bar{\\mathcal{H}}`.
+    r"""
+    Default entropy target :math:`\bar{\mathcal{H}}`.
 
-    * ``Box`` actions: :math:`-\\dim(\\mathcal{A})` (Haarnoja et al. 2018b);
-    * ``Discrete`` actions: the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\\epsilon = 0.05`,
+    * ``Box`` actions: :math:`-\dim(\mathcal{A})` (Haarnoja et al. 2018b);
+    * ``Discrete`` actions: the entropy of SB3 DQN's final epsilon-greedy policy (:math:`\epsilon = 0.05`,
       :func:`epsilon_greedy_entropy`), so that a Boltzmann policy with a learned temperature explores as much as
       DQN's defaults. Discrete SACV1 uses it too: the discrete SAC of Christodoulou 2019 aims at
-      :math:`0.98\\log|\\mathcal{A}|`, nearly uniform, which in episodic tasks makes the entropy bonus a reward for
+      :math:`0.98\log|\mathcal{A}|`, nearly uniform, which in episodic tasks makes the entropy bonus a reward for
       prolonging episodes (see :class:`~sb3_maxent.sacv1.discrete.DiscreteSACV1`).
 
     :param action_space: the environment's action space
@@ -147,15 +147,15 @@ def default_target_entropy(action_space: spaces.Space) -> float:
 
 
 def epsilon_greedy_entropy(epsilon: float, n_actions: int) -> float:
-    """
+    r"""
     Entropy of an epsilon-greedy policy over ``n_actions`` actions (one greedy action), in nats:
 
-    :math:`\\mathcal H = -p\\log p - (n-1)\\,\\frac{\\epsilon}{n}\\log\\frac{\\epsilon}{n}`,
-    :math:`p = 1 - \\epsilon + \\epsilon/n`.
+    :math:`\mathcal H = -p\log p - (n-1)\,\frac{\epsilon}{n}\log\frac{\epsilon}{n}`,
+    :math:`p = 1 - \epsilon + \epsilon/n`.
 
     A DQN configuration's ``exploration_final_eps`` through this function gives the ``target_entropy`` at which
     a Boltzmann policy (``SoftQLearning`` with ``ent_coef="auto"``) explores as much as that DQN, whatever the
-    scale of the rewards: 0 at :math:`\\epsilon = 0`, :math:`\\log n` (uniform) at :math:`\\epsilon = 1`.
+    scale of the rewards: 0 at :math:`\epsilon = 0`, :math:`\log n` (uniform) at :math:`\epsilon = 1`.
 
     :param epsilon: probability of a uniformly random action, in [0, 1]
     :param n_actions: number of actions, >= 1
@@ -178,16 +178,16 @@ def epsilon_greedy_target_schedule(
     exploration_final_eps: float = 0.05,
     max_fraction: float = 0.98,
 ) -> Callable[[float], float]:
-    """
+    r"""
     Entropy target that explores as SB3's DQN does: the entropy of its epsilon-greedy policy (see
-    :func:`~sb3_maxent.epsilon_greedy_entropy`) while :math:`\\epsilon` goes linearly from ``exploration_initial_eps``
+    :func:`~sb3_maxent.epsilon_greedy_entropy`) while :math:`\epsilon` goes linearly from ``exploration_initial_eps``
     to ``exploration_final_eps`` over the first ``exploration_fraction`` of training (SB3's ``LinearSchedule``, DQN's
-    argument names and defaults), capped at ``max_fraction`` :math:`\\log|\\mathcal A|`: the uniform policy's
-    :math:`\\log|\\mathcal A|` (:math:`\\epsilon = 1`) is a bound no softmax policy reaches, so a dual step towards it
-    would raise :math:`\\alpha` without end.
+    argument names and defaults), capped at ``max_fraction`` :math:`\log|\mathcal A|`: the uniform policy's
+    :math:`\log|\mathcal A|` (:math:`\epsilon = 1`) is a bound no softmax policy reaches, so a dual step towards it
+    would raise :math:`\alpha` without end.
 
     :param n_actions: number of discrete actions, >= 2
-    :param max_fraction: the cap as a fraction of :math:`\\log|\\mathcal A|`, in (0, 1) (0.98: the discrete SAC paper's
+    :param max_fraction: the cap as a fraction of :math:`\log|\mathcal A|`, in (0, 1) (0.98: the discrete SAC paper's
         target)
     :return: a function of SB3's ``progress_remaining``
     """
@@ -212,11 +212,11 @@ def epsilon_greedy_target_schedule(
 
 
 def parse_target_entropy(target_entropy: str | float, action_space: spaces.Space) -> float:
-    """
+    r"""
     Resolve ``target_entropy`` (``"auto"`` or a number) to a float.
 
-    With ``Discrete`` actions the entropy lies in :math:`[0, \\log|\\mathcal A|]`: a target outside
-    :math:`[0, \\log|\\mathcal A|)` cannot be met (the temperature would grow or shrink without end) and is refused.
+    With ``Discrete`` actions the entropy lies in :math:`[0, \log|\mathcal A|]`: a target outside
+    :math:`[0, \log|\mathcal A|)` cannot be met (the temperature would grow or shrink without end) and is refused.
 
     :param target_entropy: the user's value
     :param action_space: the environment's action space (for ``"auto"``)
