@@ -198,12 +198,6 @@ def test_a_long_file_name_saves(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="bug: the temporary name adds 18 characters to the target's, so a name within 18 characters of the file "
-    "system's limit (NAME_MAX, 255 on most), which SB3's own save writes, fails with ENAMETOOLONG",
-)
 def test_a_file_name_as_long_as_the_file_system_allows_saves(tmp_path):
     name = "m" * (os.pathconf(tmp_path, "PC_NAME_MAX") - len(".zip")) + ".zip"
     small_model().save(tmp_path / name)

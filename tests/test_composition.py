@@ -342,12 +342,6 @@ def test_composed_actions_have_the_shape_of_the_models_actions():
     assert policy.predict(observations[0])[0].shape == model.predict(observations[0])[0].shape == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: _continuous_actions unscales the flat (batch, action_dim) particles before reshaping them to the "
-    "action shape, so a matrix-shaped action box does not broadcast with its bounds",
-)
 def test_composed_actions_of_a_matrix_shaped_action_box():
     model = untrained(SpacesEnv(spaces.Box(-1.0, 1.0, (3,)), spaces.Box(-2.0, 2.0, (2, 2))))
     observations = np.zeros((4, 3), dtype=np.float32)

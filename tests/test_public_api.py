@@ -158,8 +158,9 @@ def test_the_public_class_builds_the_implementation_for_the_action_space(public,
 
 @pytest.mark.parametrize("public", [SACV1, SoftQLearning])
 def test_a_misspelt_argument_is_named_by_python(public):
+    # the class name anywhere before __init__: mutmut's trampolines rename the method (xǁSACV1ǁ__init____mutmut_orig)
     with pytest.raises(
-        TypeError, match=rf"^{public.__name__}\.__init__\(\) got an unexpected keyword argument 'learning_rat'$"
+        TypeError, match=rf"^.*{public.__name__}.*__init__.*\(\) got an unexpected keyword argument 'learning_rat'$"
     ):
         public("MlpPolicy", IdentityEnv(3), learning_rat=1e-3)
 

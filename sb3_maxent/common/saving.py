@@ -52,8 +52,16 @@ def resolve_save_path(path: str | pathlib.Path, suffix: str | None) -> pathlib.P
 
 
 def temporary_path_for(target: pathlib.Path) -> pathlib.Path:
-    """A new temporary file name beside ``target`` (hidden, unique per call)."""
-    return target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
+    """
+    A new temporary file name beside ``target`` (hidden, unique per call), within the file system's limit on a name's
+    length: a ``target`` name as long as the limit allows keeps only as much of itself as fits beside the marks.
+    """
+    unique = f".{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
+    try:
+        name_max = os.pathconf(target.parent if target.parent.exists() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such limit reported (or no pathconf): POSIX's usual one
+        name_max = 255
+    return target.parent / f".{target.name[: name_max - 1 - len(unique)]}{unique}"
 
 
 @contextmanager

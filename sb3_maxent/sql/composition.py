@@ -154,4 +154,5 @@ class ComposedSoftQPolicy:
         logits = boltzmann.logits(self.q_values(obs, particles), self.ent_coef)
         index = logits.argmax(dim=1) if deterministic else th.distributions.Categorical(logits=logits).sample()
         squashed = particles[th.arange(batch_size), index].cpu().numpy()
-        return self.models[0].policy.unscale_action(squashed).reshape((batch_size, *shape))
+        # to the action space's shape first: the bounds of a matrix-shaped Box broadcast against it, not a flat row
+        return self.models[0].policy.unscale_action(squashed.reshape((batch_size, *shape)))
