@@ -1,10 +1,10 @@
-"""
+r"""
 A multi-goal environment modelled on the one of Haarnoja et al. 2017 (§6.1, Figure 2): a 2-D point mass
 with four goals (our own parameters, not a copy of the paper's code).
 
 The agent starts at the origin and moves by its action (clipped to [-1, 1]^2); the reward is
-:math:`-c_a\\|a\\|^2 - c_d \\min_g \\|x - g\\| + R\\,[\\text{goal reached}]` with goals at :math:`(\\pm 5, 0)`,
-:math:`(0, \\pm 5)`. All four goals are equally good, so a maximum-entropy policy should head towards several
+:math:`-c_a\|a\|^2 - c_d \min_g \|x - g\| + R\,[\text{goal reached}]` with goals at :math:`(\pm 5, 0)`,
+:math:`(0, \pm 5)`. All four goals are equally good, so a maximum-entropy policy should head towards several
 of them from the start, not one: a test of multimodality.
 """
 

@@ -90,9 +90,8 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
         ``"auto"`` / ``"auto_<init>"`` to learn it so that the Boltzmann policy's entropy meets ``target_entropy``.
         ``Box`` actions: a fixed :math:`\alpha > 0` (the inverse of the paper's reward scale; the SVGD sampler has no
         tractable :math:`\log\pi`, so ``"auto"`` is refused). ``None`` (the default): ``"auto_0.1"`` for ``Discrete``
-        actions, learned from 0.1 towards DQN's final exploration (a fixed small alpha such as the 0.01 of version
-        0.1 is practically greedy after a few hundred steps and explores less than DQN), and ``0.01`` for ``Box``
-        actions (``zoo_configs/sql.yml`` sets it per task)
+        actions, learned from 0.1 towards DQN's final exploration (why: :doc:`/modules/sql`, "Defaults"), and
+        ``0.01`` for ``Box`` actions (``zoo_configs/sql.yml`` sets it per task)
     :param target_update_interval: update the target network every ``target_update_interval`` environment steps
     :param target_entropy: (Discrete actions only) entropy target of a learned ``ent_coef``, in
         :math:`[0, \log|\mathcal A|)`; ``"auto"`` is the entropy of SB3 DQN's final epsilon-greedy policy,

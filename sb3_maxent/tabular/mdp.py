@@ -1,10 +1,10 @@
-"""
+r"""
 A finite MDP in the sparse form the tabular solvers use, built from arrays or from a toy-text environment.
 
 Transitions are stored as *continuation* probabilities: a CSR matrix of shape (S·A, S) whose row
 ``s * A + a`` holds :math:`P(s'|s,a)` for the transitions that do not end the episode. The mass of
 terminating transitions is dropped (a terminal state has value 0), so a row sums to
-:math:`1 - P(\\text{done}|s,a)`.
+:math:`1 - P(\text{done}|s,a)`.
 """
 
 from dataclasses import dataclass, field
@@ -66,7 +66,7 @@ class TabularMDP:
 
     @property
     def termination_probabilities(self) -> NDArray[np.float64]:
-        """:math:`P(\\text{done}|s,a)`, shape (n_states, n_actions)."""
+        r""":math:`P(\text{done}|s,a)`, shape (n_states, n_actions)."""
         row_sums = np.asarray(self.transitions.sum(axis=1)).ravel()
         return np.clip(1.0 - row_sums, 0.0, 1.0).reshape(self.n_states, self.n_actions)
 
@@ -78,13 +78,13 @@ class TabularMDP:
         terminal_states: ArrayLike | None = None,
         atol: float = DEFAULT_ATOL,
     ) -> "TabularMDP":
-        """
+        r"""
         Build and validate an MDP from a transition tensor and rewards.
 
         :param transitions: :math:`P[s, a, s']` as a dense array of shape (S, A, S), or a ``scipy.sparse``
             matrix of shape (S·A, S) (row ``s * A + a``); each row must be a probability distribution
         :param rewards: :math:`R[s, a]` of shape (S, A), or :math:`R[s, a, s']` of shape (S, A, S)
-            (then :math:`r(s,a) = \\sum_{s'} P(s'|s,a) R(s,a,s')`)
+            (then :math:`r(s,a) = \sum_{s'} P(s'|s,a) R(s,a,s')`)
         :param terminal_states: states where the episode ends on arrival (their value is 0): a boolean mask
             of shape (S,) or state indices
         :param atol: tolerance on the row sums
@@ -255,10 +255,10 @@ class TabularMDP:
         return cls(matrix, rewards)
 
     def check_proper(self) -> None:
-        """
-        Check that every state can reach termination (needed for :math:`\\gamma = 1`).
+        r"""
+        Check that every state can reach termination (needed for :math:`\gamma = 1`).
 
-        Under any policy with full support (every soft policy at :math:`\\alpha > 0`) the episode then ends with
+        Under any policy with full support (every soft policy at :math:`\alpha > 0`) the episode then ends with
         probability one, so the undiscounted soft values are finite.
 
         :raises ValueError: naming a state from which the episode can never end
@@ -281,7 +281,7 @@ class TabularMDP:
 
 
 def _state_graph(transitions: sp.csr_matrix, n_states: int) -> sp.csr_matrix:
-    """(S, S) support of :math:`\\sum_a P(s'|s,a)`."""
+    r"""(S, S) support of :math:`\sum_a P(s'|s,a)`."""
     n_actions = transitions.shape[0] // n_states
     state_of_row = np.repeat(np.arange(n_states), n_actions)
     aggregate = sp.csr_matrix((np.ones(len(state_of_row)), (state_of_row, np.arange(len(state_of_row)))))

@@ -12,11 +12,11 @@ from sb3_maxent.common.soft_bellman import FloatArray, soft_greedy_log_policy
 
 
 class TabularSoftPolicy(BasePolicy):
-    """
-    :math:`\\pi(a|s) = \\exp((Q(s,a) - V(s))/\\alpha)` stored as tables (float64 buffers, saved exactly).
+    r"""
+    :math:`\pi(a|s) = \exp((Q(s,a) - V(s))/\alpha)` stored as tables (float64 buffers, saved exactly).
 
-    ``predict(obs, deterministic=False)`` samples from :math:`\\pi(\\cdot|s)`; ``deterministic=True`` takes
-    :math:`\\arg\\max_a Q(s,a)` (the mode of :math:`\\pi`).
+    ``predict(obs, deterministic=False)`` samples from :math:`\pi(\cdot|s)`; ``deterministic=True`` takes
+    :math:`\arg\max_a Q(s,a)` (the mode of :math:`\pi`).
 
     :param observation_space: ``Discrete(n_states)``
     :param action_space: ``Discrete(n_actions)``

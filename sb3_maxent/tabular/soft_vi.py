@@ -31,11 +31,11 @@ SOLVERS = ("auto", "newton", "value_iteration", "policy_iteration")
 
 
 class SoftValueIteration(BaseAlgorithm):
-    """
+    r"""
     Exact maximum-entropy RL on a known finite MDP: soft value iteration or soft policy iteration.
 
-    Solves :math:`Q^*(s,a) = r(s,a) + \\gamma \\sum_{s'} P(s'|s,a)\\,\\alpha\\log\\sum_{a'}\\exp(Q^*(s',a')/\\alpha)`,
-    then acts with :math:`\\pi^*(a|s) = \\exp((Q^*(s,a) - V^*(s))/\\alpha)`. At ``ent_coef=0`` it is hard value
+    Solves :math:`Q^*(s,a) = r(s,a) + \gamma \sum_{s'} P(s'|s,a)\,\alpha\log\sum_{a'}\exp(Q^*(s',a')/\alpha)`,
+    then acts with :math:`\pi^*(a|s) = \exp((Q^*(s,a) - V^*(s))/\alpha)`. At ``ent_coef=0`` it is hard value
     (or policy) iteration. Sparse throughout: it scales to MDPs of millions of states.
 
     ``learn()`` solves the MDP (once), then, when an environment is attached, acts in it for
@@ -47,8 +47,8 @@ class SoftValueIteration(BaseAlgorithm):
         id, an instance or a VecEnv; optional when ``mdp`` is given
     :param mdp: the MDP to solve (see :meth:`TabularMDP.from_arrays`); by default built from ``env``
     :param gamma: discount factor in [0, 1); 1 is allowed when every episode ends
-    :param ent_coef: temperature :math:`\\alpha \\geq 0` (reward units); 0 gives hard value iteration
-    :param tol: stop when the Bellman residual :math:`\\|\\mathcal{T}Q - Q\\|_\\infty` is at most ``tol``
+    :param ent_coef: temperature :math:`\alpha \geq 0` (reward units); 0 gives hard value iteration
+    :param tol: stop when the Bellman residual :math:`\|\mathcal{T}Q - Q\|_\infty` is at most ``tol``
     :param max_iter: maximum number of sweeps (value iteration) or improvement steps (policy iteration);
         reaching it warns
     :param solver: ``"newton"`` (soft policy iteration as an inexact Newton method, matrix-free:
@@ -179,12 +179,12 @@ class SoftValueIteration(BaseAlgorithm):
 
     @property
     def values(self) -> FloatArray:
-        """:math:`V^*(s) = \\alpha\\log\\sum_a\\exp(Q^*(s,a)/\\alpha)`, shape (n_states,)."""
+        r""":math:`V^*(s) = \alpha\log\sum_a\exp(Q^*(s,a)/\alpha)`, shape (n_states,)."""
         return soft_value(self.q_values, self.ent_coef)
 
     @property
     def action_probabilities(self) -> FloatArray:
-        """:math:`\\pi^*(a|s)`, shape (n_states, n_actions) (``model.policy`` is SB3's policy object)."""
+        r""":math:`\pi^*(a|s)`, shape (n_states, n_actions) (``model.policy`` is SB3's policy object)."""
         return np.exp(self.policy.log_policy_table.cpu().numpy())
 
     def solve(self) -> SolverResult:
@@ -217,12 +217,12 @@ class SoftValueIteration(BaseAlgorithm):
         return "newton" if self.gamma < 1.0 else "value_iteration"
 
     def evaluate_policy_table(self, action_probabilities: FloatArray, method: EvaluationMethod = "direct") -> SolverResult:
-        """
+        r"""
         Soft policy evaluation of any policy on this model's MDP, at its ``gamma`` and ``ent_coef``.
 
-        :param action_probabilities: :math:`\\pi(a|s)`, shape (n_states, n_actions)
+        :param action_probabilities: :math:`\pi(a|s)`, shape (n_states, n_actions)
         :param method: ``"direct"`` (sparse LU), ``"gmres"`` or ``"iterative"``
-        :return: :math:`Q^\\pi` and :math:`V^\\pi` with the solve's statistics
+        :return: :math:`Q^\pi` and :math:`V^\pi` with the solve's statistics
         """
         if self.mdp is None:
             raise ValueError("no MDP: this model was loaded without an environment exposing `P`")

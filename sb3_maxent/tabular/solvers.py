@@ -1,21 +1,21 @@
-"""
+r"""
 Exact solvers of the soft Bellman equations of a known finite MDP (NumPy / SciPy, sparse).
 
-Soft Bellman backup (a :math:`\\gamma`-contraction in the sup norm):
+Soft Bellman backup (a :math:`\gamma`-contraction in the sup norm):
 
 .. math::
 
-    (\\mathcal{T} Q)(s,a) = r(s,a) + \\gamma \\sum_{s'} P(s'|s,a)\\, \\alpha \\log \\sum_{a'} \\exp(Q(s',a')/\\alpha)
+    (\mathcal{T} Q)(s,a) = r(s,a) + \gamma \sum_{s'} P(s'|s,a)\, \alpha \log \sum_{a'} \exp(Q(s',a')/\alpha)
 
-Soft policy evaluation of a policy :math:`\\pi`: the linear system
+Soft policy evaluation of a policy :math:`\pi`: the linear system
 
 .. math::
 
-    V^\\pi = \\sum_a \\pi(a|s) [r(s,a) - \\alpha \\log \\pi(a|s)] + \\gamma P_\\pi V^\\pi,
-    \\qquad Q^\\pi(s,a) = r(s,a) + \\gamma \\sum_{s'} P(s'|s,a) V^\\pi(s')
+    V^\pi = \sum_a \pi(a|s) [r(s,a) - \alpha \log \pi(a|s)] + \gamma P_\pi V^\pi,
+    \qquad Q^\pi(s,a) = r(s,a) + \gamma \sum_{s'} P(s'|s,a) V^\pi(s')
 
 Soft policy iteration alternates evaluation with the soft-greedy improvement
-:math:`\\pi'(a|s) \\propto \\exp(Q^\\pi(s,a)/\\alpha)`, which never decreases :math:`Q` (soft policy improvement).
+:math:`\pi'(a|s) \propto \exp(Q^\pi(s,a)/\alpha)`, which never decreases :math:`Q` (soft policy improvement).
 """
 
 import warnings
@@ -94,14 +94,14 @@ class ConvergenceWarning(UserWarning):
 
 @dataclass
 class SolverResult:
-    """
+    r"""
     :param q_values: :math:`Q`, shape (n_states, n_actions)
     :param values: :math:`V`, shape (n_states,)
     :param iterations: sweeps (value iteration, iterative evaluation) or improvement steps (policy iteration)
-    :param residual: final Bellman residual :math:`\\|\\mathcal{T} Q - Q\\|_\\infty` of the equation solved
+    :param residual: final Bellman residual :math:`\|\mathcal{T} Q - Q\|_\infty` of the equation solved
     :param converged: whether ``residual <= tolerance`` was reached before ``max_iter``
     :param sweeps: matrix-vector products with the transition matrix (the unit of work)
-    :param history: policy iteration with ``keep_history=True``: :math:`Q^{\\pi_k}` of every policy, in order
+    :param history: policy iteration with ``keep_history=True``: :math:`Q^{\pi_k}` of every policy, in order
         (empty otherwise)
     :param tolerance: the residual ``converged`` was judged against: ``tol``, or float64's resolution of the
         residual at the values' scale where that is larger (see :func:`relative_resolution`)
@@ -118,8 +118,8 @@ class SolverResult:
 
 
 def check_gamma(gamma: float, mdp: TabularMDP) -> float:
-    """
-    :raises ValueError: if :math:`\\gamma \\notin [0, 1]`, or :math:`\\gamma = 1` on an MDP whose episodes may not end
+    r"""
+    :raises ValueError: if :math:`\gamma \notin [0, 1]`, or :math:`\gamma = 1` on an MDP whose episodes may not end
     """
     gamma = float(gamma)
     if not 0.0 <= gamma <= 1.0:
@@ -130,7 +130,7 @@ def check_gamma(gamma: float, mdp: TabularMDP) -> float:
 
 
 def soft_bellman_backup(mdp: TabularMDP, q_values: FloatArray, gamma: float, ent_coef: float) -> FloatArray:
-    """One application of the soft Bellman optimality operator :math:`\\mathcal{T}`; shape (n_states, n_actions)."""
+    r"""One application of the soft Bellman optimality operator :math:`\mathcal{T}`; shape (n_states, n_actions)."""
     next_values = mdp.transitions @ soft_value(q_values, ent_coef)
     return mdp.rewards + gamma * next_values.reshape(mdp.rewards.shape)
 
@@ -143,10 +143,10 @@ def soft_value_iteration(
     max_iter: int = 100_000,
     q_init: FloatArray | None = None,
 ) -> SolverResult:
-    """
-    Iterate :math:`Q \\leftarrow \\mathcal{T} Q` until :math:`\\|\\mathcal{T} Q - Q\\|_\\infty \\leq` ``tol``.
+    r"""
+    Iterate :math:`Q \leftarrow \mathcal{T} Q` until :math:`\|\mathcal{T} Q - Q\|_\infty \leq` ``tol``.
 
-    Then :math:`\\|Q - Q^*\\|_\\infty \\leq \\gamma\\,` ``tol`` :math:`/ (1 - \\gamma)`. With :math:`\\alpha = 0`
+    Then :math:`\|Q - Q^*\|_\infty \leq \gamma\,` ``tol`` :math:`/ (1 - \gamma)`. With :math:`\alpha = 0`
     it is exactly (hard) value iteration. A ``tol`` below float64's resolution of the residual at the values' scale
     (:func:`relative_resolution`) is replaced by that resolution, so the sweeps end at any scale.
 
@@ -208,15 +208,15 @@ def _scaled_value_iteration(
     resolution: float,
     offset: float,
 ) -> tuple[FloatArray, int]:
-    """
-    Value iteration on :math:`U = Q/\\alpha` in the action-major layout (A, S):
+    r"""
+    Value iteration on :math:`U = Q/\alpha` in the action-major layout (A, S):
 
     .. math::
 
-        U \\leftarrow r/\\alpha + P\\,(\\gamma L(U)), \\qquad L(U)(s) = \\log \\sum_a \\exp U(s,a) = V(s)/\\alpha
+        U \leftarrow r/\alpha + P\,(\gamma L(U)), \qquad L(U)(s) = \log \sum_a \exp U(s,a) = V(s)/\alpha
 
-    It is the same iteration as on :math:`Q` with the division by :math:`\\alpha` and the multiplication by
-    :math:`\\gamma` moved out of the (A, S) arrays (onto the rewards once and onto S numbers per sweep): two passes
+    It is the same iteration as on :math:`Q` with the division by :math:`\alpha` and the multiplication by
+    :math:`\gamma` moved out of the (A, S) arrays (onto the rewards once and onto S numbers per sweep): two passes
     over S x A numbers fewer per sweep, which is most of the sweep's cost beyond the mat-vec on a cheap (banded)
     matrix. Returns :math:`Q` and the sweeps made.
     """
@@ -294,15 +294,15 @@ def soft_policy_evaluation(
     tol: float = 1e-10,
     max_iter: int = 100_000,
 ) -> SolverResult:
-    """
-    Soft values :math:`Q^\\pi, V^\\pi` of a fixed policy.
+    r"""
+    Soft values :math:`Q^\pi, V^\pi` of a fixed policy.
 
     :param policy: action probabilities, shape (n_states, n_actions)
-    :param method: ``"direct"``: sparse LU solve of :math:`(I - \\gamma P_\\pi) V = r_\\pi + \\alpha \\mathcal{H}_\\pi`
+    :param method: ``"direct"``: sparse LU solve of :math:`(I - \gamma P_\pi) V = r_\pi + \alpha \mathcal{H}_\pi`
         (exact to rounding; small and medium MDPs); ``"gmres"``: the same system by restarted GMRES to
-        ``tol`` (large MDPs); ``"iterative"``: the fixed-point sweeps :math:`V \\leftarrow r_\\pi + \\alpha\\mathcal{H}_\\pi
-        + \\gamma P_\\pi V`
-    :return: the residual is :math:`\\|\\mathcal{T}^\\pi Q - Q\\|_\\infty` of the soft evaluation operator
+        ``tol`` (large MDPs); ``"iterative"``: the fixed-point sweeps :math:`V \leftarrow r_\pi + \alpha\mathcal{H}_\pi
+        + \gamma P_\pi V`
+    :return: the residual is :math:`\|\mathcal{T}^\pi Q - Q\|_\infty` of the soft evaluation operator
     """
     policy = _check_policy(policy, mdp)
     # r_pi(s) + alpha H(pi(.|s)): the soft reward of following pi for one step
@@ -366,14 +366,14 @@ def soft_policy_iteration(
     policy_init: FloatArray | None = None,
     keep_history: bool = False,
 ) -> SolverResult:
-    """
-    Soft policy iteration: :math:`\\pi_{k+1} \\propto \\exp(Q^{\\pi_k}/\\alpha)` with exact evaluation, from the
-    uniform policy, until the soft Bellman *optimality* residual of :math:`Q^{\\pi_k}` is at most ``tol``.
+    r"""
+    Soft policy iteration: :math:`\pi_{k+1} \propto \exp(Q^{\pi_k}/\alpha)` with exact evaluation, from the
+    uniform policy, until the soft Bellman *optimality* residual of :math:`Q^{\pi_k}` is at most ``tol``.
 
-    Each step satisfies :math:`Q^{\\pi_{k+1}} \\geq Q^{\\pi_k}` (soft policy improvement); the iteration is Newton's
+    Each step satisfies :math:`Q^{\pi_{k+1}} \geq Q^{\pi_k}` (soft policy improvement); the iteration is Newton's
     method on the soft Bellman equation and needs few steps.
 
-    :param keep_history: also return every :math:`Q^{\\pi_k}` (to check monotonic improvement)
+    :param keep_history: also return every :math:`Q^{\pi_k}` (to check monotonic improvement)
     """
     uniform = np.full(mdp.rewards.shape, 1.0 / mdp.n_actions)
     policy = uniform if policy_init is None else _check_policy(policy_init, mdp)
@@ -608,7 +608,7 @@ class _IterationCounter:
 
 
 def _policy_transition_matrix(mdp: TabularMDP, policy: FloatArray) -> sp.csr_matrix:
-    """:math:`P_\\pi(s'|s) = \\sum_a \\pi(a|s) P(s'|s,a)`, shape (S, S)."""
+    r""":math:`P_\pi(s'|s) = \sum_a \pi(a|s) P(s'|s,a)`, shape (S, S)."""
     n_states, n_actions = policy.shape
     rows = np.repeat(np.arange(n_states), n_actions)
     weights = sp.csr_matrix((policy.ravel(), (rows, np.arange(n_states * n_actions))), shape=(n_states, n_states * n_actions))

@@ -141,9 +141,9 @@ def sample_sql_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
 
 
 def sample_msql_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """
+    r"""
     Munchausen soft Q-learning (discrete actions only): the discrete SoftQLearning space, plus the Munchausen
-    weight :math:`\\alpha_m` (uniform in [0.1, 1]; the paper's 0.9 inside) and the clip :math:`l_0` (the paper's -1,
+    weight :math:`\alpha_m` (uniform in [0.1, 1]; the paper's 0.9 inside) and the clip :math:`l_0` (the paper's -1,
     or one step either side).
     """
     if n_actions > 0:
