@@ -1,5 +1,5 @@
-"""
-The Boltzmann policy in torch (``sb3_maxent.common.boltzmann``) where :math:`Q/\\alpha` leaves the float range: the
+r"""
+The Boltzmann policy in torch (``sb3_maxent.common.boltzmann``) where :math:`Q/\alpha` leaves the float range: the
 logits of a row that overflows are shifted by its maximum, every other row is the plain division, and actions of
 probability 0 add nothing to the entropy.
 """

@@ -1,7 +1,7 @@
-"""
+r"""
 Munchausen soft Q-learning (Vieillard, Pietquin, Geist 2020): discrete ``SoftQLearning`` with ``munchausen_coef``.
 
-The target is :math:`r + \\alpha_m\\,\\mathrm{clip}(\\alpha\\log\\bar\\pi(a|s), l_0, 0) + \\gamma(1-d)\\,\\bar V(s')`; the
+The target is :math:`r + \alpha_m\,\mathrm{clip}(\alpha\log\bar\pi(a|s), l_0, 0) + \gamma(1-d)\,\bar V(s')`; the
 bonus is checked against hand-computed numbers and its limits, ``munchausen_coef=0`` against Soft Q-Learning
 bit for bit, and the SB3 behaviours as for the other algorithms.
 """
