@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 # benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -354,7 +354,7 @@ DEVICE = os.environ.get("SB3_MAXENT_TEST_DEVICE", "cpu")
 
 @pytest.mark.skipif(DEVICE.startswith("cuda") and not th.cuda.is_available(), reason=f"{DEVICE}: no GPU here")
 def test_the_composed_policy_acts_with_models_on_their_device():
-    # on a GPU: SB3_MAXENT_TEST_DEVICE=cuda python -m pytest tests/test_composition.py (as tests/test_device.py)
+    # on a GPU: SB3_MAXENT_TEST_DEVICE=cuda python -m pytest tests/sql/test_composition.py (as tests/sb3/test_device.py)
     models = [
         SoftQLearning(
             "MlpPolicy", "Pendulum-v1", ent_coef=0.1, buffer_size=100, device=DEVICE, policy_kwargs={"net_arch": [8]}

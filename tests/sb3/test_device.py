@@ -2,7 +2,7 @@
 Every algorithm on an explicit device: it trains there, its networks and temperature live there, and a checkpoint
 reloads exactly, on the same device and on the CPU, and resumes with its replay buffer.
 
-On CPU by default (as in CI); on a GPU: ``SB3_MAXENT_TEST_DEVICE=cuda python -m pytest tests/test_device.py``.
+On CPU by default (as in CI); on a GPU: ``SB3_MAXENT_TEST_DEVICE=cuda python -m pytest tests/sb3/test_device.py``.
 """
 
 import os

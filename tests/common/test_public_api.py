@@ -25,7 +25,7 @@ from sb3_maxent.common.dispatch import ActionSpaceDispatch
 from sb3_maxent.sacv1 import ContinuousSACV1, DiscreteSACV1
 from sb3_maxent.sql import ContinuousSoftQLearning, DiscreteSoftQLearning
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "sb3_maxent"
 MODULES = (sb3_maxent, sb3_maxent.sacv1, sb3_maxent.sql, sb3_maxent.tabular)
 PUBLIC_CLASSES = sorted(

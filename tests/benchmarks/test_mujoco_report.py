@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 # benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 mujoco_report = pytest.importorskip("mujoco_report", reason="benchmarks/ is not in the sdist")
 
 

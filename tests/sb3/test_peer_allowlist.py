@@ -3,7 +3,7 @@
 import tomllib
 from pathlib import Path
 
-ALLOWLIST = tomllib.loads((Path(__file__).parent / "peer" / "allowlist.toml").read_text())
+ALLOWLIST = tomllib.loads((Path(__file__).parents[1] / "peer" / "allowlist.toml").read_text())
 OURS = {"SAC": "SACV1", "DQN": "SoftQLearning"}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 campaign = pytest.importorskip("mujoco_campaign", reason="benchmarks/ is not in the sdist")
 
 

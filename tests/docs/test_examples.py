@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", ROOT / "README.pypi.md", *sorted((ROOT / "docs").rglob("*.md"))]
 STEPS_PER_EXAMPLE_LEARN = 300
 

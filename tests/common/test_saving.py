@@ -1,6 +1,6 @@
 """
 Atomic saving (``sb3_maxent.common.saving``, docs/reliability.md) beyond its faults (those are in
-tests/test_reliability.py): the path handling, warnings and arguments of SB3's ``save`` and ``save_replay_buffer``
+tests/common/test_reliability.py): the path handling, warnings and arguments of SB3's ``save`` and ``save_replay_buffer``
 kept, file objects written as SB3 writes them, and the corner cases of a file system (a folder created meanwhile, a
 folder that cannot be synced, long names).
 """

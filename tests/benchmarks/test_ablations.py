@@ -10,7 +10,7 @@ import torch as th
 from sb3_maxent import SACV1
 
 # benchmarks/ lives in the repository only: the sdist carries the tests but not the benchmarks, so skip there
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 SequentialSACV1 = pytest.importorskip("ablations", reason="benchmarks/ is not in the sdist").SequentialSACV1
 
 

@@ -15,7 +15,7 @@ from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
 
 from sb3_maxent import SACV1, SoftQLearning
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 EXPECTED = {
     name: expected
     for version in ("0.1", "0.2.0")
