@@ -218,6 +218,40 @@ def pretraining() -> str:
     return "\n".join(["| variant | steps to threshold, IQM [95% CI] | never reached |", "| --- | --- | --- |", *rows])
 
 
+# --- README's headline: one row per task, from the same result files as the tables of the benchmarks page -------------
+
+HEADLINE_DISCRETE = tuple(RESULTS / f"{env}_discrete.md" for env, _ in DISCRETE_TASKS)
+
+
+def headline() -> str:
+    """Final returns of our algorithms and SB3's nearest one per task: Pendulum, the MuJoCo campaign, the discrete tasks."""
+    pendulum = {cells(row)[0]: cells(row) for row in markdown_tables((RESULTS / "Pendulum-v1.md").read_text())[0][2:]}
+    steps = re.search(r"Budget: (\d+) steps, (\d+) seeds", (RESULTS / "Pendulum-v1.md").read_text())
+    assert steps is not None, "Pendulum-v1.md: no budget line"
+    rows = [
+        f"| Pendulum-v1 ({int(steps.group(1)) // 1000}k steps, {steps.group(2)} seeds; median) "
+        f"| SACV1 {pendulum['SACV1'][2].split()[0]} | SAC {pendulum['SAC'][2].split()[0]} |"
+    ]
+    mujoco = mujoco_sacv1_vs_sac().splitlines()
+    mujoco_steps = re.search(r"task \((\w+) steps\)", mujoco[0])
+    assert mujoco_steps is not None, f"{MUJOCO}: no budget in the table's header"
+    for row in mujoco[2:]:
+        task, ours, reference = cells(row)[:3]
+        env, seeds = task.split(", ", 1)
+        rows.append(
+            f"| {env} ({mujoco_steps.group(1)} steps, {seeds}; IQM [95% CI]) | SACV1 {ours} "
+            f"| SAC (same arguments) {reference} |"
+        )
+    for (env, env_steps), path in zip(DISCRETE_TASKS, HEADLINE_DISCRETE, strict=True):
+        table = {cells(row)[0]: cells(row) for row in markdown_tables(path.read_text())[0][2:]}
+        ours = ", ".join(f"{name} {table[name][2].split()[0]}" for name in ("MSQL", "SQL", "SACV1"))
+        rows.append(
+            f"| {env} ({env_steps // 1000}k steps, {table['DQN'][1]} seeds; IQM) | {ours} | DQN {table['DQN'][2].split()[0]} |"
+        )
+    header = "| task (budget; statistic of the final evaluation) | sb3_maxent: final return | SB3: final return |"
+    return "\n".join([header, "|---|---|---|", *rows])
+
+
 # --- the tables ------------------------------------------------------------------------------------------------------
 
 TABLES: dict[str, Table] = {
@@ -240,6 +274,7 @@ TABLES: dict[str, Table] = {
     "entropy-target-pendulum": copied(RESULTS / "Pendulum-v1_entropy_target.md"),
     "multigoal-modes": Table((MULTIGOAL, *MULTIGOAL_RAW), multigoal_modes),
     "pretraining": Table((PRETRAINING,), pretraining),
+    "headline": Table((RESULTS / "Pendulum-v1.md", MUJOCO, *HEADLINE_DISCRETE), headline),
 }
 
 
