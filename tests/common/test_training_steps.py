@@ -1,5 +1,6 @@
 """
-Each training step pinned numerically, against the spec's formulas written out here independently of the code.
+Each training step pinned numerically, against the formulas of docs/theory.md written out here independently of the
+code.
 
 Every test drives one gradient step on a fixed batch that has terminal transitions and n-step discounts, with
 the target networks perturbed away from the online ones (a fresh model's target is an exact copy, which hides
@@ -108,7 +109,7 @@ def sacv1_model(ent_coef, n_steps: int = 1):
 
 
 def sacv1_expected_gradients(policy, batch, alpha):
-    """J_V, J_Q, J_pi of SPEC.md §3 on the batch, differentiated w.r.t. each network's own parameters."""
+    """J_V, J_Q, J_pi (docs/theory.md#sac-v1-updates) on the batch, differentiated w.r.t. each network's own parameters."""
     actor, critic, value, value_target = policy.actor, policy.critic, policy.value_net, policy.value_target
     a_tilde, log_pi = actor.action_log_prob(batch.observations)
     log_pi = log_pi.reshape(-1, 1)

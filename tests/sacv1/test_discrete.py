@@ -120,7 +120,7 @@ def test_one_training_step_is_sgd_on_the_papers_losses(ent_coef):
 
     model.train(gradient_steps=1, batch_size=BATCH_SIZE)
 
-    # the losses written per state and per action (SPEC §3 with sums over actions instead of samples)
+    # the losses written per state and per action (docs/theory.md#sac-v1-updates, the sums over actions)
     log_pi = th.log_softmax(before.actor.logits_net(batch.observations), dim=1)
     q_all = before.critic(batch.observations)
     min_q = th.minimum(q_all[0], q_all[1])

@@ -1,4 +1,4 @@
-"""SACV1's losses against hand computations of SPEC.md §3, on fixed tensors and on a real train step."""
+"""SACV1's losses (docs/theory.md#sac-v1-updates) against hand computations, on fixed tensors and a real train step."""
 
 import copy
 

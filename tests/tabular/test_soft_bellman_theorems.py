@@ -1,4 +1,4 @@
-"""The seed's theorems, checked exactly on random MDPs (property-based) and on hand-solved ones."""
+"""The theorems of docs/theory.md, checked exactly on random MDPs (property-based) and on hand-solved ones."""
 
 from unittest.mock import patch
 
@@ -36,7 +36,7 @@ def hard_value_iteration_dense(transitions, rewards, gamma, sweeps=3000):
     return q_values
 
 
-# Energy form -------------------------------------------------------------------------------------------
+# Energy form (docs/theory.md#soft-value-and-the-boltzmann-policy) --------------------------------------
 
 
 def entropy_regularised_objective(x, q, alpha):
@@ -80,7 +80,7 @@ def test_soft_value_is_stable_for_tiny_and_zero_temperature():
     assert np.all(np.isfinite(soft_greedy_log_policy(big, 1.0)[:, :1]))
 
 
-# Contraction and fixed point ------------------------------------------------------------------------
+# Contraction and fixed point (docs/theory.md#soft-bellman-operator) ---------------------------------
 
 
 @settings(max_examples=40, deadline=None)
@@ -152,7 +152,7 @@ def test_policy_iteration_needs_far_fewer_sweeps_than_value_iteration():
     np.testing.assert_allclose(pi.q_values, vi.q_values, atol=1e-5)
 
 
-# Limits --------------------------------------------------------------------------------------------
+# Limits (docs/theory.md#temperature-limits) --------------------------------------------------------
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -224,7 +224,7 @@ def test_policy_entropy_closed_forms():
     assert np.all(np.isfinite(policy_entropy(np.eye(4))))
 
 
-# Soft policy iteration as an inexact Newton method (matrix-free) ---------------------------------------
+# Soft policy iteration as an inexact Newton method (matrix-free) (docs/theory.md#soft-policy-improvement-and-iteration) ---
 
 
 @settings(max_examples=15, deadline=None)
