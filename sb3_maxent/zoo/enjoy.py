@@ -6,6 +6,7 @@ Watch (or evaluate) a trained agent with RL Baselines3 Zoo's own ``enjoy``, our 
 hard-coded list of its own algorithms; ours get the same treatment here.
 """
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,8 +15,15 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from sb3_maxent.zoo.extras import require_or_exit
 from sb3_maxent.zoo.register import ALGORITHMS, register_algorithms
 from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data
+
+
+def program_name(argv0: str, command: str) -> str:
+    """What the user typed: the console script's name, else ``python -m sb3_maxent.<command>``."""
+    script = os.path.basename(argv0)
+    return script if script.startswith("sb3-maxent") else f"python -m sb3_maxent.{command}"
 
 
 class LoadWithoutReplayBuffer:
@@ -62,7 +70,8 @@ def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m sb3_maxent.enjoy``."""
+    """Entry point of ``python -m sb3_maxent.enjoy`` and ``sb3-maxent-enjoy``."""
+    require_or_exit("rl_zoo3", "sb3_contrib", "optuna", program=program_name(sys.argv[0], "enjoy"))  # the zoo extra
     import rl_zoo3.enjoy
 
     run_loading_script(rl_zoo3.enjoy.enjoy, argv)

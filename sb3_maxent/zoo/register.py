@@ -40,6 +40,9 @@ def register_algorithms() -> None:
     Add our algorithms to ``rl_zoo3.utils.ALGOS`` and their Optuna samplers and converters to
     ``rl_zoo3.hyperparams_opt`` (idempotent; needs the ``zoo`` extra).
     """
+    from sb3_maxent.zoo.extras import require
+
+    require("rl_zoo3", "sb3_contrib", "optuna", needed_by="sb3_maxent.zoo.register_algorithms()")
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
     from rl_zoo3.utils import ALGOS
 

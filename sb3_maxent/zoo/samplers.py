@@ -12,7 +12,12 @@ parameters (``msql``).
 from collections.abc import Callable
 from typing import Any
 
-import optuna
+from sb3_maxent.zoo.extras import missing_message
+
+try:
+    import optuna
+except ModuleNotFoundError as error:  # pip install sb3_maxent: the algorithms only
+    raise ModuleNotFoundError(missing_message("optuna", "sb3_maxent.zoo.samplers"), name="optuna") from error
 
 ENT_COEF_RANGE = (1e-3, 1.0)
 SQL_ENT_COEF_RANGE = (1e-4, 1.0)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_maxent.zoo.extras import require_or_exit
 from sb3_maxent.zoo.register import ALGORITHMS, config_path, register_algorithms
 
 
@@ -361,12 +362,13 @@ def evaluate_latest_run(zoo_args: argparse.Namespace, n_eval_episodes: int) -> t
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m sb3_maxent.train`` and ``sb3-maxent-train``."""
+    program = _program_name(sys.argv[0])
+    require_or_exit("rl_zoo3", "sb3_contrib", "optuna", program=program)  # the zoo extra
     register_algorithms()
     import rl_zoo3.train
 
     own_args, zoo_argv = _split_own_arguments(sys.argv[1:] if argv is None else argv)
     zoo_args = _peek_zoo_arguments(zoo_argv)
-    program = _program_name(sys.argv[0])
     if zoo_args.help:
         _print_help(program)
         return
@@ -378,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ValueError as error:
             sys.exit(f"{program}: error: {error}")
     storage = _peek_zoo_arguments(zoo_argv).storage
+    if storage is not None and storage.split("://")[0] == "postgresql+psycopg":
+        require_or_exit("psycopg", program=program)  # the postgres extra
     if storage is not None and storage.endswith(".log"):
         from sb3_maxent.zoo.tuning import repair_journal
 

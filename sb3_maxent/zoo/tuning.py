@@ -38,11 +38,15 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import optuna
+from sb3_maxent.common.validation import DivergenceError
+from sb3_maxent.zoo.extras import missing_message
+
+try:
+    import optuna
+except ModuleNotFoundError as error:  # pip install sb3_maxent: the algorithms only
+    raise ModuleNotFoundError(missing_message("optuna", "sb3_maxent.zoo.tuning"), name="optuna") from error
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
-
-from sb3_maxent.common.validation import DivergenceError
 
 # How often a worker on a database storage records that it is alive, and after how long without a record its running
 # trial is failed and retried by another worker (Optuna's heartbeat; the journal file has none: there a dead worker

@@ -1,0 +1,103 @@
+"""
+A console script or module that needs an extra, with the extra missing, says in one sentence which extra to install
+(``pip install "sb3_maxent[zoo]"``) instead of failing with a bare ``ModuleNotFoundError``.
+
+The missing module is simulated by ``sys.modules[name] = None``, which makes ``import name`` fail as if it were not
+installed.
+"""
+
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sb3_maxent.zoo import enjoy, record_video, register_algorithms, train
+from sb3_maxent.zoo.extras import EXTRA_OF
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _exit_message(excinfo: pytest.ExceptionInfo[SystemExit]) -> str:
+    assert isinstance(excinfo.value.code, str), "a message for the user, exit status 1"
+    return excinfo.value.code
+
+
+@pytest.mark.parametrize(
+    ("main", "script"),
+    [(train.main, "sb3-maxent-train"), (enjoy.main, "sb3-maxent-enjoy"), (record_video.main, "sb3-maxent-record-video")],
+)
+def test_console_scripts_without_the_zoo_name_the_zoo_extra(monkeypatch, main, script):
+    monkeypatch.setitem(sys.modules, "rl_zoo3", None)
+    monkeypatch.setattr(sys, "argv", [f"/venv/bin/{script}"])
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--algo", "sql", "--env", "CartPole-v1"])
+    expected = f'{script}: error: {script} needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"'
+    assert _exit_message(excinfo) == expected
+
+
+def test_record_video_without_moviepy_names_the_video_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "moviepy", None)
+    monkeypatch.setattr(sys, "argv", ["sb3_maxent/record_video.py"])
+    with pytest.raises(SystemExit) as excinfo:
+        record_video.main(["--algo", "sql", "--env", "CartPole-v1"])
+    assert _exit_message(excinfo).endswith(
+        'python -m sb3_maxent.record_video needs moviepy, which is not installed: pip install "sb3_maxent[video]"'
+    )
+
+
+def test_postgresql_storage_without_its_driver_names_the_postgres_extra(monkeypatch, tmp_path):
+    pytest.importorskip("rl_zoo3")
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setattr(sys, "argv", ["sb3-maxent-train"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as excinfo:
+        train.main(["--algo", "sql", "--env", "CartPole-v1", "-optimize", "--storage", "postgresql+psycopg://u@localhost/db"])
+    assert _exit_message(excinfo).endswith('needs psycopg, which is not installed: pip install "sb3_maxent[postgres]"')
+    assert not (tmp_path / "logs").exists(), "it stops before rl_zoo3 starts"
+
+
+def test_register_algorithms_without_the_zoo_names_the_zoo_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rl_zoo3", None)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "sb3_maxent\[zoo\]"') as excinfo:
+        register_algorithms()
+    assert excinfo.value.name == "rl_zoo3"
+
+
+@pytest.mark.parametrize("module", ["sb3_maxent.zoo.samplers", "sb3_maxent.zoo.tuning"])
+def test_modules_that_import_optuna_name_the_zoo_extra(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    monkeypatch.delitem(sys.modules, module, raising=False)  # imported afresh; monkeypatch puts the original back
+    with pytest.raises(ModuleNotFoundError, match=rf'^{module} needs optuna, .*pip install "sb3_maxent\[zoo\]"$'):
+        importlib.import_module(module)
+
+
+def test_python_m_train_without_the_zoo_prints_one_sentence_and_no_traceback():
+    code = (
+        "import runpy, sys; sys.modules['rl_zoo3'] = None; sys.argv = ['train', '--algo', 'sql']; "
+        "runpy.run_module('sb3_maxent.train', run_name='__main__', alter_sys=True)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m sb3_maxent.train: error: python -m sb3_maxent.train needs rl_zoo3, which is not installed: "
+        'pip install "sb3_maxent[zoo]"'
+    )
+
+
+def test_every_hinted_extra_exists_and_installs_its_module():
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    package_of = {"rl_zoo3": "rl_zoo3", "sb3_contrib": "sb3-contrib", "pygame": "gymnasium[classic-control]"}
+    for module, extra in EXTRA_OF.items():
+        assert extra in extras, f"pyproject.toml has no extra {extra!r}"
+        package = package_of.get(module, module)
+        assert any(requirement.startswith(package) for requirement in extras[extra]), (module, extra)
+
+
+def test_the_zoo_extra_leaves_out_the_heavy_pieces():
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    for heavy in ("psycopg", "moviepy", "tensorboard"):
+        assert not any(requirement.startswith(heavy) for requirement in extras["zoo"]), heavy
