@@ -7,6 +7,7 @@ installed.
 """
 
 import importlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -101,3 +102,53 @@ def test_the_zoo_extra_leaves_out_the_heavy_pieces():
     extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
     for heavy in ("psycopg", "moviepy", "tensorboard"):
         assert not any(requirement.startswith(heavy) for requirement in extras["zoo"]), heavy
+
+
+# what `pip install sb3_maxent` lacks: every extra's top-level modules
+NOT_IN_THE_CORE = sorted({*EXTRA_OF, "moviepy", "psycopg", "pandas"})
+HIDE_AND_RUN = """
+import functools, re, sys
+for module in sys.argv[2:]:
+    sys.modules[module] = None  # as if not installed: imported by nothing before this line
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+learn = OffPolicyAlgorithm.learn
+
+
+@functools.wraps(learn)
+def short_learn(self, total_timesteps, *args, **kwargs):
+    return learn(self, min(total_timesteps, 300), *args, **kwargs)
+
+OffPolicyAlgorithm.learn = short_learn
+text = open(sys.argv[1]).read()
+for code in re.findall(r"^```python\\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+    exec(compile(code, sys.argv[1], "exec"), {"__name__": "__example__"})
+"""
+
+
+def _code_of_examples(page: str) -> str:
+    text = (PYPROJECT.parent / page).read_text()
+    code = "\n".join(re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE))
+    return "\n".join(line.split("#")[0] for line in code.splitlines())  # comments may name what an extra adds
+
+
+@pytest.mark.parametrize("page", ["README.md", "README.pypi.md", "docs/guide/getting_started.md"])
+def test_readme_examples_use_nothing_from_an_extra(page):
+    """Fast: the examples (the getting-started page includes README's) ask for no progress bar, window or log."""
+    code = _code_of_examples(page)
+    for needs_an_extra in ("progress_bar=True", "render_mode=", "tensorboard_log=", "rl_zoo3", "optuna", "moviepy"):
+        assert needs_an_extra not in code, f"{page}: {needs_an_extra} needs an extra; say which in a comment"
+
+
+@pytest.mark.slow  # three minutes: every example, each learn() cut to 300 steps, in a fresh interpreter
+@pytest.mark.parametrize("page", ["README.md", "README.pypi.md"])
+def test_readme_examples_run_with_the_core_dependencies_only(page, tmp_path):
+    """README's Python examples (the getting-started page includes them) run without any extra's modules."""
+    path = PYPROJECT.parent / page
+    result = subprocess.run(
+        [sys.executable, "-c", HIDE_AND_RUN, str(path), *NOT_IN_THE_CORE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,  # the examples save their models
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
