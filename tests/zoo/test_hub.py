@@ -7,6 +7,7 @@ The real packaging code (rl_zoo3's ``package_to_hub``: save, evaluate, model car
 ``huggingface_hub.hf_hub_download`` serves files to ``load_from_hub``.
 """
 
+import re
 import runpy
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ from sb3_maxent.zoo import enjoy, load_from_hub, push_to_hub, train
 
 ORGANIZATION = "someone"
 REPO_NAME = "sacv1-Pendulum-v1"
+HUB_PAGE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "hub.md"
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +122,18 @@ def test_push_then_load_from_hub(trained_run, offline_hub, hub_snapshot, tmp_pat
     )
 
     enjoy.main(["--algo", "sacv1", "--env", "Pendulum-v1", "-f", str(fetched), "--no-render", "-n", "20"])
+
+    # the card's Python usage and docs/guide/hub.md's, run against the same snapshot
+    blocks = re.findall(r"^```python\n(.*?)^```", card, re.DOTALL | re.MULTILINE)
+    (card_example,) = [block for block in blocks if ".load(" in block]  # the other one: the hyperparameters
+    (docs_example,) = re.findall(r"^```py\n(.*?)^```", HUB_PAGE.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
+    for example in (card_example, docs_example.replace("<user>", ORGANIZATION)):
+        namespace: dict = {}
+        exec(compile(example, "<example>", "exec"), namespace)
+        assert np.array_equal(
+            namespace["model"].predict(observations, deterministic=True)[0],
+            original.predict(observations, deterministic=True)[0],
+        )
 
 
 def test_card_for_every_algorithm_names_sb3_maxent():
