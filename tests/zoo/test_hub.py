@@ -157,3 +157,10 @@ def test_our_algorithms_are_choices():
         result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-3000:]
         assert all(name in result.stdout for name in ("sacv1", "sql", "msql", "soft_vi")), result.stdout
+
+
+@pytest.mark.parametrize("command", [push_to_hub.main, load_from_hub.main])
+def test_missing_hub_module_names_the_extra(command, monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_sb3", None)  # import raises ModuleNotFoundError
+    with pytest.raises(SystemExit, match=r'huggingface_sb3 is not installed: pip install "sb3_maxent\[zoo\]"'):
+        command(["--algo", "sacv1", "--env", "Pendulum-v1", "-f", "logs", "-orga", ORGANIZATION])
