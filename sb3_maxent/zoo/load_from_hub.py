@@ -13,12 +13,11 @@ Here that error reaches rl_zoo3 as the ``HTTPError`` it expects (see :func:`miss
 """
 
 import contextlib
-import runpy
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sb3_maxent.zoo.push_to_hub import require_hub_modules
+from sb3_maxent.zoo.push_to_hub import require_hub_modules, run_rl_zoo3_script
 
 
 @contextlib.contextmanager
@@ -65,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.argv = [original_argv[0], *argv]
     try:
         with missing_files_as_http_errors():
-            runpy.run_module("rl_zoo3.load_from_hub", run_name="__main__")
+            run_rl_zoo3_script("rl_zoo3.load_from_hub")
     finally:
         sys.argv = original_argv
 

@@ -11,6 +11,7 @@ that fail on our algorithms; for ours, the card names this package and its comma
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import re
 import runpy
 import sys
@@ -31,6 +32,19 @@ def require_hub_modules(program: str) -> None:
             __import__(module)
         except ModuleNotFoundError:
             sys.exit(f'{program}: error: {module} is not installed: pip install "sb3_maxent[zoo]"')
+
+
+def run_rl_zoo3_script(module: str) -> None:
+    """
+    Run one of rl_zoo3's scripts as ``__main__`` (their command line is parsed under ``if __name__ == "__main__"``).
+
+    Run from its file: ``runpy.run_module`` warns where the module was imported already (``rl_zoo3.enjoy`` imports
+    ``rl_zoo3.load_from_hub``); the scripts import absolutely, so nothing depends on their package.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+    runpy.run_path(spec.origin, run_name="__main__")
 
 
 def sb3_maxent_model_card(card: str, algo: str, env_id: str, organization: str, repo_name: str) -> str:
@@ -175,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for entry in ALGOS.values():
             if isinstance(entry, LoadWithoutReplayBuffer):
                 entry.__name__ = entry.algorithm_class.__name__  # type: ignore[attr-defined]
-        runpy.run_module("rl_zoo3.push_to_hub", run_name="__main__")
+        run_rl_zoo3_script("rl_zoo3.push_to_hub")
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(huggingface_sb3_as_rl_zoo3_expects())
