@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from gymnasium.error import DependencyNotInstalled
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sb3_maxent.zoo.extras import require_or_exit
+from sb3_maxent.zoo.extras import missing_message, require_or_exit
 from sb3_maxent.zoo.register import ALGORITHMS, register_algorithms
 from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data
 
@@ -51,12 +52,13 @@ def replay_buffers_not_allocated() -> Iterator[None]:
         ALGOS.update(originals)
 
 
-def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None = None) -> None:
+def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None = None, command: str = "enjoy") -> None:
     """
     Run an rl_zoo3 script that loads a trained model (``enjoy``, ``record_video``) with our algorithms
     registered and loaded without their replay buffer, and the run's saved YAML files read as data.
 
     :param argv: the script's arguments (default: this process's command line)
+    :param command: ``enjoy`` or ``record_video``, for the program name in an error message
     """
     register_algorithms()
     original_argv = sys.argv
@@ -65,6 +67,12 @@ def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None 
     try:
         with replay_buffers_not_allocated(), rl_zoo3_reads_yaml_as_data():
             script()
+    except DependencyNotInstalled as error:
+        if "pygame" not in str(error):
+            raise
+        # the classic-control environments render with pygame, which `pip install sb3_maxent[zoo]` leaves out
+        program = program_name(original_argv[0], command)
+        sys.exit(f"{program}: error: {missing_message('pygame', program)} (or run with --no-render)")
     finally:
         sys.argv = original_argv
 

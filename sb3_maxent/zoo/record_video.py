@@ -19,7 +19,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m sb3_maxent.record_video`` and ``sb3-maxent-record-video``."""
     # the video extra (it includes the zoo extra)
     require_or_exit("rl_zoo3", "sb3_contrib", "optuna", "moviepy", program=program_name(sys.argv[0], "record_video"))
-    run_loading_script(lambda: runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True), argv)
+    run_loading_script(
+        lambda: runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True), argv, "record_video"
+    )
 
 
 if __name__ == "__main__":

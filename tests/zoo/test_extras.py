@@ -152,3 +152,30 @@ def test_readme_examples_run_with_the_core_dependencies_only(page, tmp_path):
         cwd=tmp_path,  # the examples save their models
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("main", "module"), [(enjoy.main, "rl_zoo3.enjoy"), (record_video.main, None)])
+def test_rendering_without_pygame_names_the_extra_extra(monkeypatch, main, module):
+    """``enjoy`` and ``record_video`` render; the classic-control environments need pygame (the ``extra`` extra)."""
+    pytest.importorskip("rl_zoo3")
+    import gymnasium as gym
+    import rl_zoo3.enjoy
+
+    def render_without_pygame(*args, **kwargs):
+        env = gym.make("CartPole-v1", render_mode="rgb_array")
+        env.reset(seed=0)
+        env.render()  # gymnasium raises DependencyNotInstalled here
+
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    monkeypatch.setattr(sys, "argv", [f"/x/sb3_maxent/{main.__module__.rsplit('.', 1)[-1]}.py"])
+    if module is None:
+        monkeypatch.setattr("runpy.run_module", render_without_pygame)
+    else:
+        monkeypatch.setattr(rl_zoo3.enjoy, "enjoy", render_without_pygame)
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--algo", "sql", "--env", "CartPole-v1"])
+    command = main.__module__.rsplit(".", 1)[-1]
+    assert _exit_message(excinfo) == (
+        f"python -m sb3_maxent.{command}: error: python -m sb3_maxent.{command} needs pygame, which is not installed: "
+        'pip install "sb3_maxent[extra]" (or run with --no-render)'
+    )
