@@ -18,7 +18,6 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from sb3_maxent.zoo.extras import missing_message, require_or_exit
 from sb3_maxent.zoo.register import ALGORITHMS, register_algorithms
-from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data
 
 
 def program_name(argv0: str, command: str) -> str:
@@ -60,6 +59,8 @@ def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None 
     :param argv: the script's arguments (default: this process's command line)
     :param command: ``enjoy`` or ``record_video``, for the program name in an error message
     """
+    from sb3_maxent.zoo.yaml_files import rl_zoo3_reads_yaml_as_data  # PyYAML: the zoo extra
+
     register_algorithms()
     original_argv = sys.argv
     if argv is not None:
@@ -72,7 +73,7 @@ def run_loading_script(script: Callable[[], object], argv: Sequence[str] | None 
             raise
         # the classic-control environments render with pygame, which `pip install sb3_maxent[zoo]` leaves out
         program = program_name(original_argv[0], command)
-        sys.exit(f"{program}: error: {missing_message('pygame', program)} (or run with --no-render)")
+        sys.exit(f"{missing_message('pygame', program)} (or run with --no-render)")
     finally:
         sys.argv = original_argv
 

@@ -11,6 +11,7 @@ EXTRA_OF = {
     "rl_zoo3": "zoo",
     "sb3_contrib": "zoo",
     "optuna": "zoo",
+    "yaml": "zoo",  # PyYAML, through rl_zoo3
     "psycopg": "postgres",
     "moviepy": "video",
     "tqdm": "extra",
@@ -44,4 +45,4 @@ def require_or_exit(*modules: str, program: str) -> None:
     try:
         require(*modules, needed_by=program)
     except ModuleNotFoundError as error:
-        sys.exit(f"{program}: error: {error}")
+        sys.exit(str(error))

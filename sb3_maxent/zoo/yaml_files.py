@@ -17,7 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from sb3_maxent.zoo.extras import missing_message
+
+try:
+    import yaml  # PyYAML, which rl_zoo3 installs
+except ModuleNotFoundError as error:  # pip install sb3_maxent: the algorithms only
+    raise ModuleNotFoundError(missing_message("yaml", "sb3_maxent.zoo.yaml_files"), name="yaml") from error
 
 DATA_TAGS = ("tag:yaml.org,2002:python/object/apply:collections.OrderedDict", "tag:yaml.org,2002:python/tuple")
 

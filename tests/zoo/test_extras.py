@@ -7,6 +7,7 @@ installed.
 """
 
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def test_console_scripts_without_the_zoo_name_the_zoo_extra(monkeypatch, main, s
     monkeypatch.setattr(sys, "argv", [f"/venv/bin/{script}"])
     with pytest.raises(SystemExit) as excinfo:
         main(["--algo", "sql", "--env", "CartPole-v1"])
-    expected = f'{script}: error: {script} needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"'
+    expected = f'{script} needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"'
     assert _exit_message(excinfo) == expected
 
 
@@ -84,14 +85,13 @@ def test_python_m_train_without_the_zoo_prints_one_sentence_and_no_traceback():
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "python -m sb3_maxent.train: error: python -m sb3_maxent.train needs rl_zoo3, which is not installed: "
-        'pip install "sb3_maxent[zoo]"'
+        'python -m sb3_maxent.train needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"'
     )
 
 
 def test_every_hinted_extra_exists_and_installs_its_module():
     extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
-    package_of = {"rl_zoo3": "rl_zoo3", "sb3_contrib": "sb3-contrib", "pygame": "gymnasium[classic-control]"}
+    package_of = {"sb3_contrib": "sb3-contrib", "pygame": "gymnasium[classic-control]", "yaml": "rl_zoo3"}
     for module, extra in EXTRA_OF.items():
         assert extra in extras, f"pyproject.toml has no extra {extra!r}"
         package = package_of.get(module, module)
@@ -176,6 +176,42 @@ def test_rendering_without_pygame_names_the_extra_extra(monkeypatch, main, modul
         main(["--algo", "sql", "--env", "CartPole-v1"])
     command = main.__module__.rsplit(".", 1)[-1]
     assert _exit_message(excinfo) == (
-        f"python -m sb3_maxent.{command}: error: python -m sb3_maxent.{command} needs pygame, which is not installed: "
-        'pip install "sb3_maxent[extra]" (or run with --no-render)'
+        f'python -m sb3_maxent.{command} needs pygame, which is not installed: pip install "sb3_maxent[extra]" '
+        "(or run with --no-render)"
     )
+
+
+CORE_ONLY = """
+import importlib, json, pkgutil, sys
+for module in sys.argv[1:]:
+    sys.modules[module] = None  # as if `pip install sb3_maxent` alone: no extra
+import sb3_maxent
+
+failures = {}
+for info in pkgutil.walk_packages(sb3_maxent.__path__, "sb3_maxent."):
+    try:
+        importlib.import_module(info.name)
+    except ModuleNotFoundError as error:
+        failures[info.name] = str(error)
+exits = {}
+for command in ("train", "enjoy", "record_video"):
+    sys.argv = [f"/x/sb3_maxent/{command}.py"]
+    try:
+        importlib.import_module(f"sb3_maxent.zoo.{command}").main(["--algo", "sql", "--env", "CartPole-v1"])
+    except SystemExit as stop:
+        exits[command] = stop.code
+print(json.dumps({"failures": failures, "exits": exits}))
+"""
+
+
+def test_with_the_core_dependencies_only_every_import_and_command_names_its_extra():
+    """Every module of the package imports, or fails with the extra's name; no bare ModuleNotFoundError."""
+    hidden = [*NOT_IN_THE_CORE, "yaml", "huggingface_sb3", "huggingface_hub", "requests", "sqlalchemy"]
+    result = subprocess.run([sys.executable, "-c", CORE_ONLY, *hidden], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for module, message in report["failures"].items():
+        assert 'which is not installed: pip install "sb3_maxent[' in message, (module, message)
+    assert "sb3_maxent.train" not in report["failures"], "the console scripts' modules import: their main() says it"
+    for command in ("train", "enjoy", "record_video"):
+        assert report["exits"][command].endswith('needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"')
