@@ -33,3 +33,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 
 html_theme = "sphinx_rtd_theme"
 html_title = f"sb3_maxent {release}"
+
+# wide results tables scroll horizontally and their cells wrap (docs/_static/custom.css)
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
