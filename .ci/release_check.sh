@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Release check: what a PyPI user gets. Builds the wheel and the sdist, checks their metadata with twine, installs
 # the wheel (not editable) into a fresh virtual environment, runs a short zoo job from an empty folder, and
-# collects the unpacked sdist's tests. Run from the repository root, inside the CI virtual environment.
+# collects the unpacked sdist's tests and builds its docs. Run from the repository root, inside the CI virtual environment.
 set -euo pipefail
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -25,4 +25,6 @@ mkdir "$WORK/empty"
 mkdir "$WORK/sdist"
 tar xzf "$WORK"/dist/*.tar.gz -C "$WORK/sdist"
 (cd "$WORK"/sdist/* && python -m pytest --collect-only -q -p no:cacheprovider | tail -1)
+# the docs build from the unpacked sdist too, warnings as errors (every image and page they use is in it)
+(cd "$WORK"/sdist/* && python -m sphinx -E -W --keep-going -q -b html docs "$WORK/sdist_docs")
 echo "release check passed"
