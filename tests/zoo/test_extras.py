@@ -215,3 +215,116 @@ def test_with_the_core_dependencies_only_every_import_and_command_names_its_extr
     assert "sb3_maxent.train" not in report["failures"], "the console scripts' modules import: their main() says it"
     for command in ("train", "enjoy", "record_video"):
         assert report["exits"][command].endswith('needs rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"')
+
+
+PACKAGE = PYPROJECT.parent / "sb3_maxent"
+# every `python -m sb3_maxent....` module: those that run something as __main__
+PYTHON_M_MODULES = sorted(
+    ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for path in PACKAGE.rglob("*.py")
+    if 'if __name__ == "__main__":' in path.read_text()
+)
+CONSOLE_SCRIPTS = tomllib.loads(PYPROJECT.read_text())["project"]["scripts"]
+RUN_EVERY_ENTRY_POINT = """
+import importlib, json, runpy, sys, warnings
+warnings.simplefilter("ignore")  # runpy's RuntimeWarning on a module the previous one imported
+modules, scripts = json.loads(sys.argv[1])
+sys.modules["rl_zoo3"] = None  # as if installed without the zoo extra
+arguments = ["--algo", "sql", "--env", "CartPole-v1"]
+outcomes = {}
+for module in modules:
+    sys.argv = ["-m", *arguments]  # run_module puts the module's file in sys.argv[0], as python -m does
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        outcomes[module] = "returned"
+    except SystemExit as stop:
+        outcomes[module] = stop.code
+    except BaseException as error:
+        outcomes[module] = f"raised {type(error).__name__}: {error}"
+for script, target in scripts.items():
+    module, function = target.split(":")
+    sys.argv = [f"/venv/bin/{script}", *arguments]
+    try:
+        getattr(importlib.import_module(module), function)()
+        outcomes[script] = "returned"
+    except SystemExit as stop:
+        outcomes[script] = stop.code
+    except BaseException as error:
+        outcomes[script] = f"raised {type(error).__name__}: {error}"
+print(json.dumps(outcomes))
+"""
+
+
+def test_the_entry_points_are_the_ones_this_file_checks():
+    """The lists below are read from the package and pyproject.toml; they hold what README and the docs name."""
+    assert {"sb3-maxent-train", "sb3-maxent-enjoy", "sb3-maxent-record-video"} <= set(CONSOLE_SCRIPTS)
+    for command in ("train", "enjoy", "record_video", "push_to_hub", "load_from_hub"):
+        assert f"sb3_maxent.{command}" in PYTHON_M_MODULES
+        assert f"sb3_maxent.zoo.{command}" in PYTHON_M_MODULES
+
+
+def test_every_console_script_and_python_m_module_without_the_zoo_names_the_zoo_extra():
+    """
+    Each ``[project.scripts]`` entry and each module with a ``__main__`` block exits with one sentence naming
+    the zoo extra (no traceback, nothing started) where rl_zoo3 is missing; all in one interpreter, for speed.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_EVERY_ENTRY_POINT, json.dumps([PYTHON_M_MODULES, CONSOLE_SCRIPTS])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(outcomes) == {*PYTHON_M_MODULES, *CONSOLE_SCRIPTS}
+    for entry_point, outcome in outcomes.items():
+        assert isinstance(outcome, str), (entry_point, outcome)  # sys.exit(message): status 1, the message printed
+        assert outcome.endswith('rl_zoo3, which is not installed: pip install "sb3_maxent[zoo]"') or outcome.endswith(
+            'rl_zoo3 is not installed: pip install "sb3_maxent[zoo]"'
+        ), (entry_point, outcome)
+        if entry_point in CONSOLE_SCRIPTS:
+            assert outcome.startswith(f"{entry_point} needs rl_zoo3"), (entry_point, outcome)
+        else:
+            command = entry_point.rsplit(".", 1)[-1]
+            assert outcome.startswith(f"python -m sb3_maxent.{command}"), (entry_point, outcome)
+
+
+INSTALL_PAGE = PYPROJECT.parent / "docs" / "guide" / "install.md"
+
+
+@pytest.mark.parametrize(("algorithm", "env_id"), [("SACV1", "Pendulum-v1"), ("SoftQLearning", "CartPole-v1")])
+def test_tensorboard_log_without_tensorboard_fails_as_the_install_page_says(monkeypatch, tmp_path, algorithm, env_id):
+    """
+    SB3 raises its own ImportError, naming TensorBoard, in ``learn()`` (the algorithms add nothing to it); the
+    installation page quotes it and names the extra. ``SummaryWriter = None`` is what SB3 sets where the import fails.
+    """
+    import stable_baselines3.common.utils
+
+    import sb3_maxent
+
+    monkeypatch.setattr(stable_baselines3.common.utils, "SummaryWriter", None)
+    model = getattr(sb3_maxent, algorithm)("MlpPolicy", env_id, tensorboard_log=str(tmp_path / "tb"))
+    with pytest.raises(ImportError) as excinfo:
+        model.learn(10)
+    message = str(excinfo.value)
+    assert message == "Trying to log data to tensorboard but tensorboard is not installed."
+    page = " ".join(INSTALL_PAGE.read_text().split())  # the page's lines wrap
+    assert f'`ImportError: {message}` Install `pip install "sb3_maxent[extra]"`' in page
+    assert EXTRA_OF["tensorboard"] == "extra"
+
+
+def test_progress_bar_without_tqdm_fails_as_the_install_page_says(monkeypatch):
+    """SB3's ImportError names ``stable-baselines3[extra]``; the page says which of our extras installs the same."""
+    import stable_baselines3.common.callbacks
+
+    from sb3_maxent import SoftValueIteration
+
+    monkeypatch.setattr(stable_baselines3.common.callbacks, "tqdm", None)
+    model = SoftValueIteration(env="FrozenLake-v1")
+    with pytest.raises(ImportError, match="You must install tqdm and rich") as excinfo:
+        model.learn(1, progress_bar=True)
+    first_sentence = str(excinfo.value).split(". ")[0]
+    page = " ".join(INSTALL_PAGE.read_text().split())
+    assert f"`ImportError: {first_sentence}. ...`" in page
+    assert 'pip install "sb3_maxent[extra]"` installs the same two packages' in page
+    assert {EXTRA_OF["tqdm"], EXTRA_OF["rich"]} == {"extra"}
