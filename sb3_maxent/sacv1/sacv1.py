@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from sb3_maxent.common.dispatch import ActionSpaceDispatch
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
+from sb3_maxent.common.linear import use_onednn_linear_layers
 from sb3_maxent.common.saving import AtomicSaveMixin
 from sb3_maxent.common.torch_utils import host_values
 from sb3_maxent.common.validation import (
@@ -235,6 +236,8 @@ class SACV1(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes, OffPoli
             self.ent_coef, self._target_entropy_argument, self.action_space, self.device, self.lr_schedule(1)
         )
         super()._setup_model()
+        # the policy's linear layers computed by oneDNN on x86 CPUs (common/linear.py: the same layers, faster)
+        use_onednn_linear_layers(self.policy)
         self._create_aliases()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
         self.batch_norm_stats = get_parameters_by_name(self.value_net, ["running_"])

@@ -20,6 +20,7 @@ from torch import nn
 
 from sb3_maxent.common.dispatch import ActionSpaceDispatch
 from sb3_maxent.common.ent_coef import Temperature, TemperatureAttributes
+from sb3_maxent.common.linear import use_onednn_linear_layers
 from sb3_maxent.common.saving import AtomicSaveMixin
 from sb3_maxent.common.validation import (
     LossName,
@@ -252,6 +253,8 @@ class SoftQLearning(ActionSpaceDispatch, AtomicSaveMixin, TemperatureAttributes,
         self._set_target_entropy()
         self._check_temperature()
         super()._setup_model()
+        # the policy's linear layers computed by oneDNN on x86 CPUs (common/linear.py: the same layers, faster)
+        use_onednn_linear_layers(self.policy)
         self._create_aliases()
         online, target = self._online_and_target()
         # Running statistics (batch norm) are copied to the target, not averaged (SB3 GH #996)
