@@ -4,6 +4,7 @@ Where one environment step of an off-policy algorithm spends its time, by part o
     python benchmarks/profile_step.py                       # SACV1 on Pendulum-v1, defaults
     python benchmarks/profile_step.py --algo sac            # SB3's SAC, for comparison
     python benchmarks/profile_step.py --algo sql --env CartPole-v1
+    python benchmarks/profile_step.py --mkl                 # before OneDNNLinear: every layer on MKL (nn.Linear)
 
 The model is built with the algorithm's defaults ("MlpPolicy", one torch thread, CPU), warmed up, then the
 functions of each part of ``learn`` are wrapped with a timer for a timed stretch:
@@ -148,13 +149,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mkl", action="store_true", help="OneDNNLinear.enabled = False: every layer as nn.Linear")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     th.set_num_threads(1)
+    if args.mkl:
+        from sb3_maxent.common.linear import OneDNNLinear
+
+        OneDNNLinear.enabled = False
 
     seconds, total = profile(args.algo, args.env, args.warmup, args.steps, args.seed)
-    text = table(args.algo, args.env, seconds, total, args.steps, args.warmup)
-    output = args.output or RESULTS / "probes" / f"profile_{args.algo}_{args.env}.md"
+    text = table(args.algo + (" (MKL layers)" if args.mkl else ""), args.env, seconds, total, args.steps, args.warmup)
+    suffix = "_mkl" if args.mkl else ""
+    output = args.output or RESULTS / "probes" / f"profile_{args.algo}_{args.env}{suffix}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     print(text)
