@@ -3,9 +3,12 @@ The mutation score of the last ``mutmut run``, by module, with the surviving mut
 
 Score = killed / (all checked - equivalent). A mutant that no selected test reaches ("no tests") counts as
 surviving: nothing would catch it. ``equivalent.toml`` lists the mutants that cannot change behaviour, each with
-the reason (for example a default argument passed explicitly with its default value).
+the reason (for example a default argument passed explicitly with its default value), and the change the mutant
+makes (its diff's - and + lines). mutmut numbers a function's mutants in order, so an edit to the function renumbers
+them: an entry whose number now names another change follows its change to the mutant of the same function that
+makes it. ``--record-changes`` writes each entry's change.
 
-    python tests/mutation/score.py [--target 90] [--survivors] [--diffs [MODULE]]
+    python tests/mutation/score.py [--target 98] [--survivors] [--diffs [MODULE]] [--record-changes]
 """
 
 from __future__ import annotations
@@ -33,13 +36,63 @@ def mutant_statuses(mutants: Path) -> dict[str, str]:
     return statuses
 
 
-def equivalent_mutants() -> dict[str, str]:
-    entries = tomllib.loads(EQUIVALENT.read_text()).get("equivalent", []) if EQUIVALENT.exists() else []
-    return {entry["mutant"]: entry["reason"] for entry in entries}
+def equivalent_entries() -> list[dict[str, str]]:
+    return tomllib.loads(EQUIVALENT.read_text()).get("equivalent", []) if EQUIVALENT.exists() else []
 
 
 def module_of(mutant: str) -> str:
     return mutant.split(".x_")[0].split(".xǁ")[0]
+
+
+def function_of(mutant: str) -> str:
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def change_of(mutant: str) -> str:
+    """The lines the mutant removes and adds (its diff without headers and context), stripped of trailing blanks."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    path = Path("sb3_maxent", *module_of(mutant).split(".")[1:]).with_suffix(".py")
+    diff = get_diff_for_mutant(mutant, path=path)
+    lines = [line.rstrip() for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    return "\n".join(lines)
+
+
+def resolve_equivalents(entries: list[dict[str, str]], statuses: dict[str, str]) -> dict[str, str]:
+    """
+    Each entry's mutant under today's numbering, with its reason: the named mutant if it makes the entry's change
+    (or the entry records none), else the mutant of the same function that makes it. Entries whose change no
+    mutant makes keep their name (and are reported as stale, since no mutant has it or it is another change).
+    """
+    resolved = {}
+    for entry in entries:
+        name, change = entry["mutant"], entry.get("change")
+        if change is not None and (name not in statuses or change_of(name) != change):
+            siblings = sorted(other for other in statuses if function_of(other) == function_of(name))
+            name = next((other for other in siblings if change_of(other) == change), name)
+        resolved[name] = entry["reason"]
+    return resolved
+
+
+def toml_string(text: str) -> str:
+    # a JSON string (escapes \\, \", \n, control characters) is a TOML basic string
+    return json.dumps(text, ensure_ascii=False)
+
+
+def record_changes(entries: list[dict[str, str]], statuses: dict[str, str]) -> None:
+    """Rewrite equivalent.toml with each entry's change, resolving renumbered entries (order and comments kept)."""
+    header = [line for line in EQUIVALENT.read_text().splitlines() if line.startswith("#")]
+    blocks = []
+    for entry in entries:
+        name = next(iter(resolve_equivalents([entry], statuses)))
+        if name not in statuses:
+            print(f"no mutant {name}: entry left as it is")
+        change = change_of(name) if name in statuses else entry.get("change")
+        block = [f"mutant = {toml_string(name)}", f"reason = {toml_string(entry['reason'])}"]
+        if change is not None:
+            block.append(f"change = {toml_string(change)}")
+        blocks.append("[[equivalent]]\n" + "\n".join(block))
+    EQUIVALENT.write_text("\n".join(header) + "\n\n" + "\n\n".join(blocks) + "\n")
 
 
 def print_diffs(names: list[str]) -> None:
@@ -53,15 +106,20 @@ def print_diffs(names: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", type=float, default=90.0, help="fail below this score (percent)")
+    parser.add_argument("--target", type=float, default=98.0, help="fail below this score (percent)")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
     parser.add_argument(
         "--diffs", nargs="?", const="", metavar="MODULE", help="print each survivor's diff (of MODULE's, if given)"
     )
+    parser.add_argument(
+        "--record-changes", action="store_true", help="write each equivalent entry's change into equivalent.toml"
+    )
     args = parser.parse_args()
 
     statuses = mutant_statuses(ROOT / "mutants")
-    equivalent = equivalent_mutants()
+    if args.record_changes:
+        record_changes(equivalent_entries(), statuses)
+    equivalent = resolve_equivalents(equivalent_entries(), statuses)
     # listed as equivalent but killed, or no longer generated (a mutant not checked yet is neither)
     stale = sorted(name for name in equivalent if name not in statuses or statuses[name] in KILLED)
     unchecked = sorted(name for name, status in statuses.items() if status not in KILLED | SURVIVED)
