@@ -26,7 +26,7 @@ from sb3_maxent.tabular import (
     soft_value_iteration,
     solvers,
 )
-from sb3_maxent.tabular.solvers import _eisenstat_walker, relative_resolution
+from sb3_maxent.tabular.solvers import _eisenstat_walker, attainable_tolerance, relative_resolution
 
 
 def one_state_loop(reward):
@@ -615,3 +615,237 @@ def test_newton_solves_extreme_reward_scales_at_unit_scale(scale):
     np.testing.assert_allclose(scaled.q_values / scale, unit.q_values, rtol=0, atol=bound)
     np.testing.assert_allclose(scaled.values / scale, unit.values, rtol=0, atol=bound)
     assert scaled.residual / scale == pytest.approx(unit.residual, abs=1e-13)  # a rounding-sized number itself
+
+
+# Pinned where the mutation tests found them loose -------------------------------------------------------
+
+
+def small_reward_mdp(n_states=7, n_actions=3, seed=0):
+    """A random MDP with S != A and rewards in [-0.4, 0.4]: max|r| < 1, so neither max(max|r|, 1) nor a dropped
+    alpha in the tolerance's offset max|r| + alpha goes unseen."""
+    mdp = TabularMDP.random(n_states, n_actions, n_successors=3, seed=seed)
+    rewards = np.random.default_rng(seed).uniform(-0.4, 0.4, size=(n_states, n_actions))
+    return TabularMDP(mdp.transitions, rewards)
+
+
+def resolution_tolerance(mdp, values, ent_coef):
+    """attainable_tolerance(0, 2 rho, max|V|, max|r| + alpha): the documented tolerance of a solver run at tol=0."""
+    resolution = relative_resolution(mdp.transitions, mdp.n_actions)  # k + A + 5 with A the number of actions
+    offset = float(np.max(np.abs(mdp.rewards))) + ent_coef
+    return attainable_tolerance(0.0, 2 * resolution, float(np.max(np.abs(values))), offset)
+
+
+def test_value_iteration_at_tol_zero_judges_against_float64s_resolution():
+    # SolverResult.tolerance: tol, or float64's resolution of the residual at the values' scale, 2 rho (max|V| +
+    # max|r| + alpha) (relative_resolution); value iteration computes it from the very values it returns: exact
+    mdp, alpha = small_reward_mdp(), 0.25
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = soft_value_iteration(mdp, 0.9, alpha, tol=0.0)
+    assert result.converged and 0.0 < result.residual <= result.tolerance
+    assert result.tolerance == resolution_tolerance(mdp, result.values, alpha)
+
+
+def test_newton_and_policy_iteration_at_tol_zero_judge_against_float64s_resolution():
+    # as value iteration, but their tolerance is taken at the last iterate's V, and the returned values are
+    # V(Q) of the returned Q: the two differ by the residual (<= the tolerance, ~1e-14 here), which moves the
+    # tolerance by rho times that, a relative 1e-15; a wrong rho (3 instead of 2) or offset (max|r| - alpha,
+    # max(max|r|, 1)) moves it by 7% or more
+    mdp, alpha = small_reward_mdp(), 0.25
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        newton = soft_newton_iteration(mdp, 0.9, alpha, tol=0.0)
+        policy_iteration = soft_policy_iteration(mdp, 0.9, alpha, tol=0.0)
+    for result in (newton, policy_iteration):
+        assert result.converged and result.residual <= result.tolerance
+        assert result.tolerance == pytest.approx(resolution_tolerance(mdp, result.values, alpha), rel=1e-12, abs=0)
+
+
+def test_a_zero_problem_is_solved_exactly_and_converged_even_at_tol_zero():
+    # r = 0 and alpha = 0: Q* = 0 exactly, a residual of exactly 0 and a tolerance of exactly 0 (no values, no
+    # rewards, no temperature to resolve): residual <= tolerance holds, with no warning, for every solver
+    mdp = TabularMDP(TabularMDP.random(5, 2, seed=3).transitions, np.zeros((5, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = [
+            soft_value_iteration(mdp, 0.9, 0.0, tol=0.0),
+            soft_newton_iteration(mdp, 0.9, 0.0, tol=0.0),
+            soft_policy_iteration(mdp, 0.9, 0.0, tol=0.0),
+        ]
+    for result in results:
+        assert result.converged and result.residual == 0.0 == result.tolerance
+        assert not np.any(result.q_values) and not np.any(result.values)
+
+
+def test_value_iteration_starts_from_q_init():
+    # from Q* (to 1e-12) the first sweep's bound gamma |V(T Q) - V(Q)| <= gamma |T Q - Q| ~ 1e-12 is within
+    # tol = 1e-8: one scaled sweep and the finishing plain one (from zeros it takes ~170 sweeps)
+    mdp, gamma, alpha = TabularMDP.random(10, 3, seed=2), 0.9, 0.5
+    optimum = soft_value_iteration(mdp, gamma, alpha, tol=1e-12)
+    assert soft_value_iteration(mdp, gamma, alpha).iterations > 100
+    assert soft_value_iteration(mdp, gamma, alpha, q_init=optimum.q_values).iterations == 2
+    # hard value iteration (plain sweeps only) from its own optimum: one sweep
+    hard_optimum = soft_value_iteration(mdp, gamma, 0.0, tol=1e-12)
+    assert soft_value_iteration(mdp, gamma, 0.0, q_init=hard_optimum.q_values).iterations == 1
+
+
+def test_hard_value_iteration_counts_its_sweeps_from_the_first():
+    # one-state loop, r = 1, gamma = 1/2, alpha = 0: V_k = 2 (1 - 2^-k) exactly and the bound gamma |V_k - V_k-1|
+    # is 2^-k, first within tol = 1e-8 at k = 27 (2^-26 = 1.5e-8, 2^-27 = 7.5e-9); one more mat-vec for the residual
+    result = soft_value_iteration(one_state_loop(1.0), 0.5, 0.0)
+    assert (result.iterations, result.sweeps) == (27, 28)
+    assert result.values.tolist() == [2 * (1 - 2.0**-27)]
+
+
+def test_hard_value_iteration_reads_an_integer_q_init_as_float64():
+    mdp = TabularMDP.random(4, 2, seed=0)
+    from_integers = soft_value_iteration(mdp, 0.9, 0.0, q_init=np.zeros((4, 2), dtype=np.int64))
+    from_floats = soft_value_iteration(mdp, 0.9, 0.0, q_init=np.zeros((4, 2)))
+    assert from_integers.q_values.dtype == np.float64 and from_integers.iterations == from_floats.iterations
+    np.testing.assert_array_equal(from_integers.q_values, from_floats.q_values)
+
+
+def test_value_iteration_refuses_a_misshapen_q_init_naming_both_shapes():
+    mdp = TabularMDP.random(3, 2, n_successors=2, seed=0)
+    message = r"^q_init must have shape \(n_states, n_actions\) = \(3, 2\), got \(2, 3\)$"
+    with pytest.raises(ValueError, match=message):
+        soft_value_iteration(mdp, 0.9, 0.5, q_init=np.zeros((2, 3)))
+
+
+def test_value_iteration_stops_at_the_default_max_iter_of_100_000():
+    # gamma = 1 on a loop of reward 1 never converges (each sweep adds 1; 1e5 stays far from overflow): the sweeps
+    # end at the default max_iter, with a warning (about a second)
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_value_iteration(one_state_loop(1.0), 1.0, 0.0)
+    assert result.iterations == 100_000 and not result.converged
+    assert [str(warning.message) for warning in record] == [
+        "soft value iteration stopped at max_iter=100000 with residual 1 > tol=1e-08"
+    ]
+
+
+def test_iterative_evaluation_stops_at_the_default_max_iter_of_100_000():
+    # as above: the change is 1 at every sweep (about a second)
+    result = soft_policy_evaluation(one_state_loop(1.0), np.ones((1, 1)), 1.0, 0.0, method="iterative")
+    assert result.iterations == result.sweeps == 100_000 and not result.converged
+
+
+def test_iterative_evaluation_at_tol_zero_stops_at_float64s_resolution():
+    # V_k = 2 - 2^(1-k) exactly (r = 1, gamma = 1/2); rho = (1 + 1 + 5) u (one successor, one action) and the
+    # offset is max|r_pi| = 1, so the sweeps stop at the first change 2^(1-k) <= 7 u (V_k + 1) ~ 21 u: k = 50
+    # (2^-48 = 32 u, 2^-49 = 16 u), before the iterates reach 2 exactly (k = 54) and stop changing (k = 55)
+    result = soft_policy_evaluation(one_state_loop(1.0), np.ones((1, 1)), 0.5, 0.0, method="iterative", tol=0.0)
+    assert result.iterations == 50 and result.values.tolist() == [2 - 2.0**-49]
+
+
+def test_value_iteration_names_an_overflow_of_its_first_scaled_sweep():
+    # a q_init at float64's limit on a two-state swap: V(s0) - V(s1) = 2 x 1.7e308 is beyond float64, so is the
+    # first sweep's bound (gamma |V_1 - V_0|)
+    mdp = TabularMDP.from_arrays(np.array([[[0.0, 1.0]], [[1.0, 0.0]]]), np.zeros((2, 1)))
+    message = (
+        r"^the soft Bellman iteration overflowed float64 at sweep 1 \(residual inf\) with gamma = 0\.9: the rewards, "
+        r"or the values \(up to \(max\|r\| \+ alpha log\|A\|\) / \(1 - gamma\)\), are too large to represent; "
+        r"rescale the rewards$"
+    )
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=message):
+        soft_value_iteration(mdp, 0.9, 1.0, q_init=np.array([[1.7e308], [-1.7e308]]))
+
+
+def test_newton_names_a_temperature_beyond_float64_before_any_sweep():
+    # alpha log|A| = 1.7e308 log 8 overflows: the values' scale itself is not representable, found at sweep 0
+    # (a NumPy temperature: the scale's overflow is expected, so it is no RuntimeWarning)
+    mdp = TabularMDP.from_arrays(np.ones((1, 8, 1)), np.zeros((1, 8)))
+    message = r"^the soft Bellman iteration overflowed float64 at sweep 0 \(residual inf\) with gamma = 0\.5: "
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FloatingPointError, match=message):
+            soft_newton_iteration(mdp, 0.5, np.float64(1.7e308))
+
+
+def test_newton_scaling_back_an_overflowing_answer_raises_no_runtime_warning():
+    # rewards of 1e307 at gamma = 0.99: solved at unit scale, the values 1e309 overflow when scaled back; that is
+    # the FloatingPointError, not a NumPy RuntimeWarning on the way
+    mdp = TabularMDP.from_arrays(np.ones((1, 2, 1)), np.full((1, 2), 1e307))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FloatingPointError, match=r"^the soft Bellman iteration overflowed float64 at sweep "):
+            soft_newton_iteration(mdp, 0.99, 1.0)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e250])
+def test_newton_at_an_extreme_scale_reports_the_tolerance_at_that_scale(scale):
+    # solved at unit scale with tol / scale, and everything scaled back: tolerance included (the unit run's is its
+    # tol, 1e-8, far above rho s ~ 1e-14 there), to the rounding of one product
+    mdp = TabularMDP.random(10, 3, seed=1)
+    unit = soft_newton_iteration(mdp, 0.9, 0.5, tol=1e-8)
+    scaled = soft_newton_iteration(TabularMDP(mdp.transitions, mdp.rewards * scale), 0.9, 0.5 * scale, tol=1e-8 * scale)
+    assert unit.tolerance == 1e-8
+    assert scaled.tolerance == pytest.approx(1e-8 * scale, rel=1e-15, abs=0)
+
+
+def identical_actions_mdp(rewards):
+    """One state looping on itself whatever the action, with the given rewards per action."""
+    rewards = np.asarray(rewards, dtype=float)[None, :]
+    return TabularMDP.from_arrays(np.ones((1, rewards.shape[1], 1)), rewards)
+
+
+@pytest.fixture
+def evaluation_off_by_1e_3(monkeypatch):
+    """Soft policy evaluation whose Q is 1e-3 too high in state 0 (all actions alike: the greedy policy is kept)."""
+    exact_evaluation = solvers.soft_policy_evaluation
+
+    def inexact_evaluation(*args, **kwargs):
+        evaluated = exact_evaluation(*args, **kwargs)
+        evaluated.q_values[0] += 1e-3
+        return evaluated
+
+    monkeypatch.setattr(solvers, "soft_policy_evaluation", inexact_evaluation)
+
+
+def stable_policy_message(kind, result):
+    return (
+        f"{kind} stopped after {result.iterations} steps on a stable greedy policy with residual {result.residual:.3g} "
+        "> tol=1e-08: more steps would not change the policy, so the residual is the accuracy of its evaluation "
+        "('direct')"
+    )
+
+
+def test_hard_policy_iteration_is_stable_once_the_greedy_support_repeats(evaluation_off_by_1e_3):
+    # actions 0 and 1 tie and beat action 2: from pi_0 = (3/4, 1/4, 0) the greedy policy (1/2, 1/2, 0) has the same
+    # support, so hard policy iteration is stable after one step, though the probabilities differ; the evaluation's
+    # error (1e-3 (1 - gamma) = 5e-4 of residual) keeps it from converging
+    mdp = identical_actions_mdp([1.0, 1.0, 0.0])
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_policy_iteration(mdp, 0.5, 0.0, policy_init=np.array([[0.75, 0.25, 0.0]]))
+    assert result.iterations == 1 and not result.converged
+    assert [str(warning.message) for warning in record] == [
+        stable_policy_message("hard policy iteration (ent_coef=0)", result)
+    ]
+
+
+def test_soft_policy_iteration_is_stable_once_the_policy_repeats_bit_for_bit(evaluation_off_by_1e_3):
+    # two identical actions: the soft-greedy policy of any evaluation is (1/2, 1/2), the uniform start, exactly
+    mdp = identical_actions_mdp([0.0, 0.0])
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_policy_iteration(mdp, 0.5, 1.0)
+    assert result.iterations == 1 and not result.converged
+    assert [str(warning.message) for warning in record] == [stable_policy_message("soft policy iteration", result)]
+
+
+def test_policy_iteration_stops_at_the_default_max_iter_of_1000_steps(monkeypatch):
+    # an evaluation alternating between two answers never converges and never repeats a policy: the steps end at
+    # the default max_iter = 1000, with its warning
+    mdp = identical_actions_mdp([0.0, 0.0])
+    calls = []
+
+    def alternating_evaluation(mdp, policy, gamma, ent_coef, **kwargs):
+        calls.append(None)
+        q_values = np.array([[0.0, 1.0]]) if len(calls) % 2 else np.array([[1.0, 0.0]])
+        return solvers.SolverResult(q_values, soft_value(q_values, ent_coef), 1, 0.0, True)
+
+    monkeypatch.setattr(solvers, "soft_policy_evaluation", alternating_evaluation)
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_policy_iteration(mdp, 0.5, 1.0)
+    assert result.iterations == len(calls) == 1000 and not result.converged
+    assert [str(warning.message) for warning in record] == [
+        f"soft policy iteration stopped at max_iter=1000 with residual {result.residual:.3g} > tol=1e-08"
+    ]
