@@ -849,3 +849,42 @@ def test_policy_iteration_stops_at_the_default_max_iter_of_1000_steps(monkeypatc
     assert [str(warning.message) for warning in record] == [
         f"soft policy iteration stopped at max_iter=1000 with residual {result.residual:.3g} > tol=1e-08"
     ]
+
+
+def test_scaled_sweeps_at_tol_zero_stop_at_float64s_resolution_of_alpha_times_l():
+    # one state, one action, r = 1, alpha = 1/2, gamma = 1/2: the scaled iterates U_k = Q_k / alpha = 4 (1 - 2^-k)
+    # are exact (L(U) = U with one action), and their bound gamma alpha |U_k - U_k-1| is 2^-k; with rho = 7 u
+    # (one successor, one action) the sweeps stop at the first 2^-k <= rho (alpha max|L| + max|r| + alpha)
+    # = 7 u (2 + 1.5) = 24.5 u: k = 49 (2^-48 = 32 u); one plain sweep finishes (its bound 2^-50 = 8 u is within
+    # rho (max|V| + 1.5)), so 50 sweeps and V = 2 (1 - 2^-50)
+    result = soft_value_iteration(one_state_loop(1.0), 0.5, 0.5, tol=0.0)
+    assert result.iterations == 50 and result.values.tolist() == [2 * (1 - 2.0**-50)] and result.converged
+
+
+def test_value_iteration_does_not_depend_on_q_inits_memory_layout():
+    # q_init is copied into the solver's own (A, S) C-ordered layout: a Fortran-ordered q_init gives the same
+    # sweeps bit for bit (with 16 actions a sum over a strided or a contiguous axis would round differently)
+    mdp = TabularMDP.random(20, 16, seed=0)
+    q_init = np.random.default_rng(0).normal(size=(20, 16)) * 3
+    for ent_coef in (0.3, 0.0):
+        from_c = soft_value_iteration(mdp, 0.9, ent_coef, q_init=np.ascontiguousarray(q_init), tol=1e-6)
+        from_fortran = soft_value_iteration(mdp, 0.9, ent_coef, q_init=np.asfortranarray(q_init), tol=1e-6)
+        assert from_c.iterations == from_fortran.iterations
+        np.testing.assert_array_equal(from_c.q_values, from_fortran.q_values)
+        np.testing.assert_array_equal(from_c.values, from_fortran.values)
+
+
+def test_newton_whose_linear_solves_make_no_progress_stops_at_the_default_max_iter_of_1000(monkeypatch):
+    # BiCGSTAB returning a zero correction: every Newton step keeps V (its residual does not grow, so the safeguard
+    # keeps the step), and the iteration ends at the default max_iter with its warning; V stays 0, so Q = r = 1 and
+    # the residual T Q - Q is gamma r = 0.5
+    def no_progress(operator, right_hand_side, **kwargs):
+        return np.zeros_like(right_hand_side), 0
+
+    monkeypatch.setattr(solvers.spla, "bicgstab", no_progress)
+    with pytest.warns(ConvergenceWarning) as record:
+        result = soft_newton_iteration(one_state_loop(1.0), 0.5, 0.0)
+    assert result.iterations == 1000 and not result.converged
+    assert [str(warning.message) for warning in record] == [
+        "soft Newton iteration stopped at max_iter=1000 with residual 0.5 > tol=1e-08"
+    ]
