@@ -171,3 +171,12 @@ def test_sampler_is_multimodal_on_the_multigoal_env():
     goal_of_action = np.argmax(actions @ MultiGoalEnv().goals.T, axis=1)
     fractions = np.bincount(goal_of_action, minlength=4) / len(actions)
     assert np.sum(fractions > 0.1) >= 2, fractions
+
+
+def test_the_sampler_is_built_on_the_policys_device():
+    # "meta" stands in for an accelerator: make_actor builds the SVGD sampler where the policy's parameters are, as
+    # SB3's SACPolicy.make_actor does
+    policy = SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8]}).policy.to("meta")
+    actor = policy.make_actor()
+    assert isinstance(actor, SVGDSampler)
+    assert {parameter.device.type for parameter in actor.parameters()} == {"meta"}

@@ -125,3 +125,15 @@ def test_stein_direction_of_a_1d_gaussian_against_a_hand_computation():
     assert direction[0] < 0 and direction[1] < 0
     # (the two other fixed particles are 2.5 and 4 away: their terms are below 0.01)
     assert direction[1].item() == pytest.approx((1 / 3 - 2 * np.log(3) / 3) / 3, abs=0.01)
+
+
+def test_the_kernel_bandwidth_is_at_least_1e_3_by_default():
+    # three particles 0.01 apart: the median squared distance over log 3 is below 1e-3, so the documented floor of
+    # median_bandwidth, 1e-3, is the bandwidth, as passing it explicitly gives: k(x, y) = exp(-|x - y|^2 / 1e-3)
+    xs = th.tensor([[0.0], [0.01], [0.02]], dtype=th.float64)
+    kernel, gradient = rbf_kernel(xs, xs)
+    squared = (xs - xs.T) ** 2
+    # a few float64 operations on values of order 1: equal to 1e-12
+    th.testing.assert_close(kernel, th.exp(-squared / 1e-3), rtol=1e-12, atol=0.0)
+    explicit_kernel, explicit_gradient = rbf_kernel(xs, xs, min_bandwidth=1e-3)
+    assert th.equal(kernel, explicit_kernel) and th.equal(gradient, explicit_gradient)
