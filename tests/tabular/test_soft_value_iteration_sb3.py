@@ -260,3 +260,13 @@ def test_callbacks_see_the_learn_scope_and_can_stop_acting():
     assert model.learn(100, callback=callback) is model
     assert model.num_timesteps == 3 and callback.ended
     assert callback.seen_globals is vars(soft_vi_module)  # learn()'s globals(), as SB3's algorithms pass them
+
+
+@pytest.mark.parametrize(("ent_coef", "shown"), [("-0.5", "-0.5"), (np.float64(-1.0), "-1.0")])
+def test_a_refused_temperature_keeps_the_parsers_message_with_the_number_read(ent_coef, shown):
+    # parse_fixed_ent_coef's own error names ent_coef and the number it read, and is passed on as it is (not
+    # replaced by the generic message, which would show the argument's repr: '-0.5', np.float64(-1.0))
+    mdp = TabularMDP.random(3, 2, n_successors=2, seed=0)
+    message = rf"^ent_coef \(the temperature alpha\) must be a finite number >= 0, got {re.escape(shown)}$"
+    with pytest.raises(ValueError, match=message):
+        SoftValueIteration(mdp=mdp, ent_coef=ent_coef)
