@@ -197,3 +197,62 @@ def test_a_duck_typed_environment_with_a_model_is_read_directly():
 def test_the_raw_constructor_refuses_an_mdp_without_states_or_actions(shape):
     with pytest.raises(ValueError, match=r"^a TabularMDP needs at least one state and one action: rewards have shape"):
         TabularMDP(sp.csr_matrix((0, 0)), np.zeros(shape))
+
+
+def k_smallest_keys_reference(n_states, n_actions, n_successors, seed):
+    """TabularMDP.random where repeats are likely (k near S): per row, the k smallest of S uniform keys drawn row
+    after row from the seed's stream, then Dirichlet(1) weights (normalised exponentials) and normal rewards."""
+    rng = np.random.default_rng(seed)
+    n_rows = n_states * n_actions
+    keys = rng.random((n_rows, n_states))
+    kth_smallest = np.partition(keys, n_successors - 1, axis=1)[:, n_successors - 1 : n_successors]
+    rows, columns = np.nonzero(keys <= kth_smallest)  # row-major: each row's states in increasing order
+    assert np.array_equal(np.bincount(rows, minlength=n_rows), np.full(n_rows, n_successors))  # keys are distinct
+    weights = rng.exponential(size=(n_rows, n_successors))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return columns, weights.ravel(), rng.standard_normal((n_states, n_actions))
+
+
+@pytest.mark.parametrize(
+    ("n_states", "n_actions", "n_successors"),
+    [
+        (40, 2, 30),  # one block of rows: P(no repeat in 30 draws of 40) = 1e-9, far below 1%
+        (2100, 1, 150),  # 2^22 // 2100 = 1997 rows per block: two blocks, the second of 103 rows (P = 0.5%)
+    ],
+)
+def test_random_mdp_with_successors_near_all_states_takes_the_k_smallest_keys(n_states, n_actions, n_successors):
+    # as test_random_mdp_is_reproducible_across_versions, for the other way of drawing distinct successors: a seed
+    # gives the same MDP whatever the blocks the keys are drawn in
+    columns, weights, rewards = k_smallest_keys_reference(n_states, n_actions, n_successors, seed=3)
+    mdp = TabularMDP.random(n_states, n_actions, n_successors=n_successors, seed=3)
+    np.testing.assert_array_equal(mdp.transitions.indices, columns)
+    np.testing.assert_array_equal(mdp.transitions.data, weights)
+    np.testing.assert_array_equal(mdp.rewards, rewards)
+
+
+def test_the_row_sum_tolerance_given_is_kept_by_every_constructor():
+    # rows summing to 1 + 5e-4 pass atol = 1e-3 (not the default 1e-8), and the MDP keeps that atol
+    transitions = np.array([[[1.0005, 0.0]], [[0.0, 1.0]]])
+    from_arrays = TabularMDP.from_arrays(transitions, np.zeros((2, 1)), atol=1e-3)
+    model = {0: {0: [(1.0005, 0, 0.0, False)]}, 1: {0: [(1.0, 1, 0.0, False)]}}
+    from_env = TabularMDP.from_env(toy_text(model, 2, 1), atol=1e-3)
+    for mdp in (from_arrays, from_env):
+        assert mdp.atol == 1e-3
+        np.testing.assert_array_equal(mdp.transitions.toarray(), [[1.0005, 0.0], [0.0, 1.0]])
+
+
+def test_rewards_per_successor_of_a_last_row_that_always_ends():
+    # r(s, a) = sum_s' P(s'|s, a) R(s, a, s'): the last (state, action) row has no stored successor (a row sum
+    # of 0, within atol = 1 of 1: any finite atol >= 0 is allowed), so its expected reward is 0 and the rewards
+    # still have shape (S, A)
+    transitions = np.array([[[0.5, 0.5], [1.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]])
+    rewards = np.arange(8.0).reshape(2, 2, 2)
+    mdp = TabularMDP.from_arrays(transitions, rewards, atol=1.0)
+    np.testing.assert_array_equal(mdp.rewards, [[0.5, 2.0], [5.0, 0.0]])
+
+
+def test_terminal_states_as_whole_float32_numbers_are_indices():
+    # any floating dtype holding whole numbers is read as indices, as integers are
+    transitions = np.array([[[0.5, 0.5]], [[0.0, 1.0]]])
+    mdp = TabularMDP.from_arrays(transitions, np.zeros((2, 1)), terminal_states=np.array([1.0], dtype=np.float32))
+    np.testing.assert_array_equal(mdp.transitions.toarray(), [[0.5, 0.0], [0.0, 0.0]])
