@@ -1,5 +1,6 @@
 """Contracts of EntropyTargetCallback, the Boltzmann entropy and Temperature that the behavioural tests leave open."""
 
+import math
 import warnings
 
 import gymnasium as gym
@@ -8,9 +9,9 @@ import torch as th
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.envs import IdentityEnv
 
-from sb3_maxent import SACV1, EntropyTargetCallback, SoftQLearning
+from sb3_maxent import SACV1, EntropyTargetCallback, EpsilonGreedyEntropyCallback, SoftQLearning
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import EntCoefSpec, Temperature, parse_ent_coef
+from sb3_maxent.common.ent_coef import EntCoefSpec, Temperature, epsilon_greedy_target_schedule, parse_ent_coef
 from sb3_maxent.common.protocol import MaxEntAlgorithm, SACAdapter, SACTemperature, as_maxent_algorithm
 from sb3_maxent.common.validation import (
     DivergenceError,
@@ -235,3 +236,84 @@ def test_sb3_sacs_own_attributes_are_steered_through_the_adapter():
     log_ent_coef = callback.log_ent_coef
     sac.learn(8, callback=callback, reset_num_timesteps=False)
     assert callback.log_ent_coef is log_ent_coef
+
+
+def test_steering_is_refused_to_a_learned_temperature_and_publishing_needs_a_steered_one():
+    learned = Temperature("auto", "auto", BOX, "cpu", 1e-3)
+    with pytest.raises(
+        ValueError, match=r"^this temperature is learned \(ent_coef='auto'\): it cannot be steered from outside$"
+    ):
+        learned.steer(0.5, 1e-3)
+    with pytest.raises(AssertionError, match=r"^only a steered temperature has a log alpha to publish$"):
+        Temperature(0.5, "auto", BOX, "cpu", 1e-3).publish()
+
+
+def test_a_steered_temperature_keeps_log_alpha_on_the_device_of_its_alpha():
+    # "meta" stands in for an accelerator: log alpha must live beside the alpha it is published into
+    temperature = Temperature(0.5, "auto", BOX, "meta", 1e-3)
+    temperature.steer(0.25, 1e-3)
+    assert temperature.log_ent_coef.device.type == "meta" and temperature.log_ent_coef.requires_grad
+
+
+def test_a_target_schedule_that_starts_out_of_reach_is_refused():
+    temperature = Temperature(0.5, "auto", gym.spaces.Discrete(3), "cpu", 1e-3)
+    with pytest.raises(ValueError, match=r"^target_entropy=2\.0 is out of reach for 3 discrete actions"):
+        temperature.schedule_target_entropy(lambda progress_remaining: 2.0)
+
+
+def test_the_epsilon_greedy_target_accepts_dqns_boundaries_of_epsilon():
+    # epsilon = 0 is a greedy policy, as SB3's DQN allows: the target ends at entropy 0, from the cap at epsilon = 1
+    schedule = epsilon_greedy_target_schedule(4, 0.5, 1.0, 0.0)
+    assert schedule(1.0) == pytest.approx(0.98 * math.log(4), rel=1e-12) and schedule(0.0) == 0.0
+    assert epsilon_greedy_target_schedule(4, 0.5, 0.0, 0.0)(1.0) == 0.0
+
+
+def test_update_before_learn_names_the_call():
+    with pytest.raises(RuntimeError, match=r"^EntropyTargetCallback\.update\(\): the callback has no temperature yet"):
+        EntropyTargetCallback().update(1)
+
+
+def test_the_epsilon_greedy_callback_passes_its_arguments_on():
+    default = EpsilonGreedyEntropyCallback()
+    assert (default.target_entropy, default.learning_rate, default.initial_ent_coef) == ("auto", 3e-4, None)
+    assert (default.batch_size, default.verbose) == (None, 0)
+    callback = EpsilonGreedyEntropyCallback(
+        max_fraction=0.5, learning_rate=0.01, initial_ent_coef=0.25, batch_size=16, verbose=1
+    )
+    assert (callback.learning_rate, callback.initial_ent_coef, callback.batch_size, callback.verbose) == (0.01, 0.25, 16, 1)
+    model = SoftQLearning("MlpPolicy", IdentityEnv(4), ent_coef=0.1, learning_starts=1000, policy_kwargs={"net_arch": [8]})
+    callback.init_callback(model)
+    # alpha starts at initial_ent_coef (rounded once to float32), not at the model's 0.1
+    assert callback.alpha == pytest.approx(0.25, rel=1e-6)
+    # at the start epsilon = 1 (uniform, log 4): the target is the cap, max_fraction log 4
+    assert model.target_entropy == callback.current_target_entropy() == pytest.approx(0.5 * math.log(4), rel=1e-12)
+
+
+@pytest.mark.parametrize("ent_coef", ["auto_0.5", 0.5])
+def test_sacs_temperature_is_a_view_of_sacs_attributes(ent_coef):
+    sac = SAC("MlpPolicy", "Pendulum-v1", ent_coef=ent_coef, policy_kwargs={"net_arch": [8]})
+    temperature = SACTemperature(sac)
+    learned = ent_coef == "auto_0.5"
+    assert temperature.learnable is learned and temperature.action_space is sac.action_space
+    assert temperature.ent_coef_optimizer is sac.ent_coef_optimizer
+    assert temperature.log_ent_coef is sac.log_ent_coef
+    if learned:
+        assert temperature.ent_coef_optimizer is not None and temperature.log_ent_coef is not None
+        assert temperature.ent_coef_tensor is None
+    else:
+        assert temperature.log_ent_coef is None and temperature.ent_coef_tensor is sac.ent_coef_tensor
+    assert temperature.item() == pytest.approx(0.5, rel=1e-6)
+    # no schedule: the target stays SAC's; "auto" is read for SAC's action space (-dim A = -1 on Pendulum)
+    assert temperature.target_entropy_schedule is None and temperature.follow_schedule(0.5) == sac.target_entropy
+    temperature.set_target_entropy("auto")
+    assert sac.target_entropy == -1.0
+
+
+def test_sacs_policy_entropy_is_minus_the_log_probability_of_a_sampled_action():
+    sac = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.5, policy_kwargs={"net_arch": [8]})
+    observations = th.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, -2.0]])
+    th.manual_seed(3)
+    entropy = SACAdapter(sac).policy_entropy(observations)
+    th.manual_seed(3)
+    _, log_prob = sac.actor.action_log_prob(observations)
+    assert entropy.shape == (2,) and th.equal(entropy, -log_prob.detach().reshape(-1))
