@@ -2,6 +2,7 @@
 and how a refusal names an environment that is not a plain gymnasium one."""
 
 import re
+from fractions import Fraction
 
 import gymnasium as gym
 import numpy as np
@@ -256,3 +257,23 @@ def test_terminal_states_as_whole_float32_numbers_are_indices():
     transitions = np.array([[[0.5, 0.5]], [[0.0, 1.0]]])
     mdp = TabularMDP.from_arrays(transitions, np.zeros((2, 1)), terminal_states=np.array([1.0], dtype=np.float32))
     np.testing.assert_array_equal(mdp.transitions.toarray(), [[0.5, 0.0], [0.0, 0.0]])
+
+
+def test_float32_transitions_are_checked_at_their_float64_values():
+    # these float32 probabilities sum to 1 - 7.5e-9 exactly (within the default atol = 1e-8), but to 1 - 6e-8 when
+    # summed in float32: dense or sparse, they are read as float64 and accepted
+    row = np.array([0.02767070382833481, 0.9123513102531433, 0.059977978467941284], dtype=np.float32)
+    dense = np.tile(row, (3, 1, 1)).reshape(3, 1, 3)
+    for transitions in (dense, sp.csr_matrix(dense.reshape(3, 3))):
+        mdp = TabularMDP.from_arrays(transitions, np.zeros((3, 1)))
+        assert mdp.transitions.dtype == np.float64
+        np.testing.assert_array_equal(mdp.transitions.toarray(), np.tile(row.astype(np.float64), (3, 1)))
+
+
+def test_rewards_of_exact_fractions_are_read_as_float64():
+    # any array-like of numbers NumPy converts to float64 is accepted, per (state, action) or per successor
+    transitions = np.array([[[0.5, 0.5]], [[0.0, 1.0]]])
+    per_action = TabularMDP.from_arrays(transitions, [[Fraction(1, 3)], [Fraction(-1, 2)]])
+    np.testing.assert_array_equal(per_action.rewards, [[1 / 3], [-0.5]])
+    per_successor = TabularMDP.from_arrays(transitions, [[[Fraction(1, 2), Fraction(3, 2)]], [[0, Fraction(1, 4)]]])
+    np.testing.assert_array_equal(per_successor.rewards, [[1.0], [0.25]])
