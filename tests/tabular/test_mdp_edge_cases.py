@@ -277,3 +277,73 @@ def test_rewards_of_exact_fractions_are_read_as_float64():
     np.testing.assert_array_equal(per_action.rewards, [[1 / 3], [-0.5]])
     per_successor = TabularMDP.from_arrays(transitions, [[[Fraction(1, 2), Fraction(3, 2)]], [[0, Fraction(1, 4)]]])
     np.testing.assert_array_equal(per_successor.rewards, [[1.0], [0.25]])
+
+
+# The checks every constructor ends in (check_mdp), with their messages whole ----------------------------------------
+
+
+def test_an_mdp_without_states_is_refused_with_the_whole_message():
+    message = (
+        r"^a TabularMDP needs at least one state and one action: rewards have shape \(0, 2\), expected "
+        r"\(n_states, n_actions\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        TabularMDP(sp.csr_matrix((0, 0)), np.zeros((0, 2)))
+
+
+def test_dense_transitions_are_refused_by_the_raw_constructor_with_the_whole_message():
+    message = (
+        r"^transitions must be a scipy\.sparse matrix of shape \(S\*A, S\) = \(2, 2\), got ndarray; "
+        r"TabularMDP\.from_arrays takes dense \(S, A, S\) arrays$"
+    )
+    with pytest.raises(ValueError, match=message):
+        TabularMDP(np.eye(2), np.zeros((2, 1)))
+
+
+def test_the_raw_constructor_normalises_to_float64_csr_and_keeps_a_float64_csr_matrix_as_given():
+    # any sparse format and dtype becomes a float64 CSR matrix, and rewards a float64 array; a float64 CSR matrix
+    # (TabularMDP.random's, a million states) is used as it is, not converted into a new matrix
+    coo = sp.coo_matrix(np.array([[0.5, 0.5], [0.0, 1.0]], dtype=np.float32))
+    mdp = TabularMDP(coo, [[1], [2]])
+    assert isinstance(mdp.transitions, sp.csr_matrix) and mdp.transitions.dtype == np.float64
+    assert isinstance(mdp.rewards, np.ndarray) and mdp.rewards.dtype == np.float64
+    np.testing.assert_array_equal(mdp.transitions.toarray(), [[0.5, 0.5], [0.0, 1.0]])
+    np.testing.assert_array_equal(mdp.rewards, [[1.0], [2.0]])
+    float32_csr = sp.csr_matrix(coo)
+    assert TabularMDP(float32_csr, np.zeros((2, 1))).transitions.dtype == np.float64
+    float64_csr = sp.csr_matrix(coo, dtype=np.float64)
+    assert TabularMDP(float64_csr, np.zeros((2, 1))).transitions is float64_csr
+
+
+@pytest.mark.parametrize(
+    ("transitions", "message"),
+    [
+        # one state, four actions: row 3 is action 3 of state 0
+        (np.array([[[1.0], [1.0], [1.0], [0.5]]]), r"transition row 3 \(state 0, action 3\) sums to 0\.5, not 1"),
+        # one action: row 1 is state 1
+        (np.array([[[1.0, 0.0]], [[0.25, 0.5]]]), r"transition row 1 \(state 1, action 0\) sums to 0\.75, not 1"),
+        # two states, two actions: row 3 is action 1 of state 1
+        (
+            np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.75, 0.75]]]),
+            r"transition row 3 \(state 1, action 1\) sums to 1\.5, more than 1",
+        ),
+    ],
+)
+def test_a_bad_row_sum_is_named_by_its_state_and_action(transitions, message):
+    with pytest.raises(ValueError, match="^" + message + r" \(tolerance 1e-08\)$"):
+        TabularMDP.from_arrays(transitions, np.zeros(transitions.shape[:2]))
+
+
+def test_non_finite_probabilities_are_refused_with_the_whole_message():
+    with pytest.raises(ValueError, match=r"^transition probabilities contain NaN or inf$"):
+        TabularMDP.from_arrays(np.array([[[np.nan]]]), np.zeros((1, 1)))
+
+
+def test_a_stored_zero_probability_and_a_row_sum_at_one_minus_atol_are_accepted():
+    # a zero probability is a probability (>= 0), stored or not; and a row may sum to exactly 1 - atol (0.5 here,
+    # exact in binary), the bound included
+    stored_zero = sp.csr_matrix((np.array([1.0, 0.0]), np.array([0, 1]), np.array([0, 2])), shape=(1, 2))
+    mdp = TabularMDP.from_arrays(sp.vstack([stored_zero, sp.csr_matrix([[0.0, 1.0]])]), np.zeros((2, 1)))
+    np.testing.assert_array_equal(mdp.transitions.toarray(), [[1.0, 0.0], [0.0, 1.0]])
+    half = TabularMDP.from_arrays(np.array([[[0.5, 0.0]], [[0.0, 1.0]]]), np.zeros((2, 1)), atol=0.5)
+    np.testing.assert_array_equal(half.transitions.toarray(), [[0.5, 0.0], [0.0, 1.0]])
