@@ -13,12 +13,12 @@ which PyTorch also ships, computes the large ones up to twice as fast on some pr
     \frac{\partial L}{\partial b} = \sum_{\text{batch}} \frac{\partial L}{\partial y},
 
 given to oneDNN (``torch.ops.mkldnn._linear_pointwise``, the kernel that ``torch.compile`` uses for linear layers
-on CPU) where it applies: products of at least :data:`ONEDNN_MIN_MULTIPLY_ADDS` multiply-adds
-(batch size x in_features x out_features) in float32 on an x86 CPU with PyTorch's oneDNN build. Anywhere else (a
-single observation while acting, small layers, GPU, float64, another processor, a PyTorch without the kernel, or
-``OneDNNLinear.enabled = False``) it is ``nn.Linear``. The parameters, their names and the saved
-state dicts are ``nn.Linear``'s. The products are the same sums in another order, so results differ from MKL's by
-float32 rounding (a relative :math:`O(K\epsilon)` for an inner dimension :math:`K`), as MKL's own results differ
+on CPU) where it applies: products of at least :data:`ONEDNN_MIN_MULTIPLY_ADDS` multiply-adds (rows x in_features x
+out_features, every leading dimension of the input counting as rows) in float32 on an x86 CPU with PyTorch's oneDNN
+build. Anywhere else (a single observation while acting, small layers, GPU, float64, another processor, a PyTorch
+without the kernel, or ``OneDNNLinear.enabled = False``) it is ``nn.Linear``. The parameters, their names and the
+saved state dicts are ``nn.Linear``'s. The products are the same sums in another order, so results differ from MKL's
+by float32 rounding (a relative :math:`O(K\epsilon)` for an inner dimension :math:`K`), as MKL's own results differ
 between processors.
 """
 
@@ -88,8 +88,8 @@ class _OneDNNLinearFunction(th.autograd.Function):
 
 class OneDNNLinear(nn.Linear):
     """
-    ``nn.Linear`` whose products are computed by oneDNN on x86 CPUs for float32 batches (module docstring);
-    elsewhere, and for inputs of other shapes than (batch_size, in_features), exactly ``nn.Linear``.
+    ``nn.Linear`` whose products are computed by oneDNN on x86 CPUs for float32 batches of any number of leading
+    dimensions (module docstring); elsewhere, and for a single unbatched vector, exactly ``nn.Linear``.
 
     Set ``OneDNNLinear.enabled = False`` (before building a model or at any time) to compute every layer with
     ``nn.Linear``, for example to reproduce numbers of sb3_maxent 0.3.
@@ -98,16 +98,18 @@ class OneDNNLinear(nn.Linear):
     enabled: ClassVar[bool] = True
 
     def forward(self, inputs: th.Tensor) -> th.Tensor:
+        rows = inputs.numel() // self.in_features if inputs.dim() >= 2 else 0
         if (
             self.enabled
-            and inputs.dim() == 2
-            and inputs.shape[0] * self.in_features * self.out_features >= ONEDNN_MIN_MULTIPLY_ADDS
+            and rows * self.in_features * self.out_features >= ONEDNN_MIN_MULTIPLY_ADDS
             and inputs.device.type == "cpu"
             and inputs.dtype == th.float32
             and self.weight.dtype == th.float32
             and onednn_linear_available()
         ):
-            return _OneDNNLinearFunction.apply(inputs, self.weight, self.bias)
+            # leading dimensions (batch, particles, ...) flattened into rows, as F.linear does
+            outputs = _OneDNNLinearFunction.apply(inputs.reshape(rows, self.in_features), self.weight, self.bias)
+            return outputs.reshape(*inputs.shape[:-1], self.out_features)
         return F.linear(inputs, self.weight, self.bias)
 
 

@@ -96,15 +96,29 @@ def test_only_the_gradients_autograd_asks_for_are_computed():
     [
         th.randn(256, 256, dtype=th.float64),  # float64: nn.Linear
         th.randn(4, 256),  # a small product
-        th.randn(2, 128, 256),  # more than one batch dimension
+        th.randn(256),  # one unbatched vector
     ],
-    ids=["float64", "small", "3d"],
+    ids=["float64", "small", "vector"],
 )
 def test_elsewhere_it_is_nn_linear_exactly(inputs):
     reference, fast = layer_pair()
     reference.to(inputs.dtype)
     fast.to(inputs.dtype)
     th.testing.assert_close(fast(inputs), reference(inputs), rtol=0, atol=0)
+
+
+@needs_onednn
+def test_leading_dimensions_are_rows_of_one_product(monkeypatch):
+    # continuous SoftQLearning evaluates its networks on (batch, particles, features)
+    calls = []
+    original = linear._onednn_linear
+    monkeypatch.setattr(linear, "_onednn_linear", lambda *args: calls.append(args[0].shape) or original(*args))
+    reference, fast = layer_pair()
+    inputs = th.randn(8, 32, 256)
+    output = fast(inputs)
+    assert calls == [(256, 256)] and output.shape == (8, 32, 256)
+    bound = error_bound(inputs.reshape(256, 256), reference.weight.detach(), 256).reshape(8, 32, 256)
+    assert th.all((output - reference(inputs)).abs() <= bound)
 
 
 def test_disabled_it_is_nn_linear_exactly(monkeypatch):
