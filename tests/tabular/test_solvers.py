@@ -888,3 +888,49 @@ def test_newton_whose_linear_solves_make_no_progress_stops_at_the_default_max_it
     assert [str(warning.message) for warning in record] == [
         "soft Newton iteration stopped at max_iter=1000 with residual 0.5 > tol=1e-08"
     ]
+
+
+def test_relative_resolution_is_k_plus_a_plus_5_unit_roundoffs():
+    # (k + A + 5) u with k the most stored entries of a row (relative_resolution's error analysis)
+    unit_roundoff = 2.0**-53
+    rows = sp.csr_matrix(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]))
+    assert relative_resolution(rows, 4) == (3 + 4 + 5) * unit_roundoff
+    # rows with no stored entry (every transition ends the episode), or no rows at all: k = 0
+    assert relative_resolution(sp.csr_matrix((3, 3)), 2) == (0 + 2 + 5) * unit_roundoff
+    assert relative_resolution(sp.csr_matrix((0, 3)), 2) == (0 + 2 + 5) * unit_roundoff
+
+
+def test_value_iteration_at_gamma_one_names_a_divergence_not_an_overflow():
+    # gamma = 1 on a loop of reward 1e308: V_1 = 1e308, V_2 = inf; at gamma = 1 the values are unbounded, so the
+    # error says the MDP has a never-ending cycle of positive reward (at gamma < 1 it would blame float64's range)
+    message = (
+        r"^the soft Bellman iteration diverged at sweep 2 \(residual inf\); with gamma = 1 the MDP probably has a "
+        r"cycle of positive soft reward that never ends$"
+    )
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=message):
+        soft_value_iteration(one_state_loop(1e308), 1.0, 0.0)
+
+
+@pytest.mark.parametrize(("ent_coef", "max_reward"), [(1e150, 0.0), (1.0, 1e150)])
+def test_scaled_sweeps_limits_are_exclusive(ent_coef, max_reward):
+    # alpha < SCALED_SWEEP_LIMIT and max|r| < SCALED_SWEEP_LIMIT alpha, both strict: at the limit, plain sweeps
+    rewards = np.array([[max_reward, 0.0]])
+    assert solvers._scaled_sweeps_are_safe(rewards, ent_coef) is False
+
+
+def test_hard_value_iteration_at_tol_zero_stops_at_float64s_resolution():
+    # plain sweeps (alpha = 0) on the loop r = 1, gamma = 1/2: the bound 2^-k first falls within rho (max|V| + max|r|)
+    # = 7 u (2 + 1) ~ 21 u at k = 49 (2^-48 = 32 u), before the iterates reach 2 exactly (k = 54)
+    result = soft_value_iteration(one_state_loop(1.0), 0.5, 0.0, tol=0.0)
+    assert result.iterations == 49 and result.values.tolist() == [2 * (1 - 2.0**-49)] and result.converged
+
+
+def test_tolerance_at_tol_zero_measures_negative_values_by_their_magnitude():
+    # rewards in [-0.4, -0.1] at gamma = 1/2 and alpha = 0.05: every value is negative (V <= 2 (-0.1 + 0.05 log 3)),
+    # and |V| < 1; the tolerance is 2 rho (max|V| + max|r| + alpha) with max|V| the largest magnitude
+    mdp = TabularMDP.random(7, 3, n_successors=3, seed=0)
+    rewards = np.random.default_rng(0).uniform(-0.4, -0.1, size=(7, 3))
+    mdp = TabularMDP(mdp.transitions, rewards)
+    result = soft_value_iteration(mdp, 0.5, 0.05, tol=0.0)
+    assert np.all(result.values < 0.0) and np.all(result.values > -1.0)
+    assert result.tolerance == resolution_tolerance(mdp, result.values, 0.05)
