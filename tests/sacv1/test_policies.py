@@ -77,6 +77,8 @@ def test_the_actors_predict_is_the_argmax_or_a_draw_from_the_softmax():
     # near-uniform probabilities over 3 actions: 300 draws all equal to the argmax have probability about 3^-300
     th.manual_seed(0)
     assert not np.array_equal(actor.predict(observations)[0], greedy)
+    # called as a module, it draws too (as SB3's Actor)
+    assert not np.array_equal(actor(th.as_tensor(observations)).numpy(), greedy)
 
 
 def test_the_critics_train_their_own_features_extractor_and_not_a_shared_one():
