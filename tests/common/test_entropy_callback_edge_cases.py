@@ -11,7 +11,13 @@ from stable_baselines3.common.envs import IdentityEnv
 
 from sb3_maxent import SACV1, EntropyTargetCallback, EpsilonGreedyEntropyCallback, SoftQLearning
 from sb3_maxent.common import boltzmann
-from sb3_maxent.common.ent_coef import EntCoefSpec, Temperature, epsilon_greedy_target_schedule, parse_ent_coef
+from sb3_maxent.common.ent_coef import (
+    EntCoefSpec,
+    Temperature,
+    epsilon_greedy_entropy,
+    epsilon_greedy_target_schedule,
+    parse_ent_coef,
+)
 from sb3_maxent.common.protocol import MaxEntAlgorithm, SACAdapter, SACTemperature, as_maxent_algorithm
 from sb3_maxent.common.validation import (
     DivergenceError,
@@ -255,10 +261,15 @@ def test_a_steered_temperature_keeps_log_alpha_on_the_device_of_its_alpha():
     assert temperature.log_ent_coef.device.type == "meta" and temperature.log_ent_coef.requires_grad
 
 
-def test_a_target_schedule_that_starts_out_of_reach_is_refused():
+def test_a_target_out_of_reach_is_refused_as_a_constant_or_at_the_start_of_a_schedule():
     temperature = Temperature(0.5, "auto", gym.spaces.Discrete(3), "cpu", 1e-3)
     with pytest.raises(ValueError, match=r"^target_entropy=2\.0 is out of reach for 3 discrete actions"):
         temperature.schedule_target_entropy(lambda progress_remaining: 2.0)
+    with pytest.raises(ValueError, match=r"^target_entropy=2\.0 is out of reach for 3 discrete actions"):
+        temperature.set_target_entropy(2.0)
+    # "auto" is read for the temperature's action space: DQN's final epsilon-greedy entropy over 3 actions
+    temperature.set_target_entropy("auto")
+    assert temperature.target_entropy == pytest.approx(epsilon_greedy_entropy(0.05, 3), rel=1e-12)
 
 
 def test_the_epsilon_greedy_target_accepts_dqns_boundaries_of_epsilon():
