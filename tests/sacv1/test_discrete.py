@@ -7,6 +7,7 @@ relies on, one training step pinned numerically, and the SB3 behaviours as for c
 
 import copy
 import math
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -19,8 +20,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv, SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from sb3_maxent import SACV1, epsilon_greedy_entropy
+from sb3_maxent import SACV1, DivergenceError, EnvironmentDataError, epsilon_greedy_entropy
 from sb3_maxent.common.boltzmann import entropy_of_log_probs
 from sb3_maxent.sacv1 import BaseSACV1Policy, ContinuousSACV1, ContinuousSACV1Policy, DiscreteSACV1, DiscreteSACV1Policy
 from sb3_maxent.sacv1.discrete import discrete_actor_loss_fn, expected_soft_value
@@ -320,3 +323,43 @@ def test_a_diverged_actor_is_reported_as_divergence():
             parameter.fill_(float("nan"))
     with pytest.raises(DivergenceError, match="the actor's output is not finite"):
         model.learn(20, reset_num_timesteps=False)
+
+
+class ValidatingExtractor(BaseFeaturesExtractor):
+    """A user's features extractor that refuses a non-finite output as torch's distributions do ("invalid values")."""
+
+    def __init__(self, observation_space: gym.spaces.Space):
+        super().__init__(observation_space, features_dim=4)
+        self.linear = th.nn.Linear(get_flattened_obs_dim(observation_space), 4)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        features = self.linear(observations.flatten(start_dim=1))
+        if not th.isfinite(features).all():
+            raise ValueError("Expected parameter features to satisfy the constraint Real(), but found invalid values")
+        return features
+
+
+def _trained_with_a_validating_extractor() -> SACV1:
+    policy_kwargs = {"net_arch": [8], "features_extractor_class": ValidatingExtractor}
+    model = SACV1("MlpPolicy", "CartPole-v1", learning_starts=0, batch_size=4, policy_kwargs=policy_kwargs, seed=0)
+    return model.learn(10)
+
+
+def test_an_actor_refusing_a_non_finite_replay_batch_blames_the_environment():
+    model = _trained_with_a_validating_extractor()
+    model.replay_buffer.observations[:] = np.nan
+    # 4 observations of CartPole's 4 numbers
+    with pytest.raises(EnvironmentDataError, match=r"^the replay batch holds non-finite values \(16 in observations\)"):
+        model.train(gradient_steps=1, batch_size=4)
+
+
+def test_an_actor_refusing_its_own_output_on_a_finite_replay_batch_is_reported_as_divergence():
+    model = _trained_with_a_validating_extractor()
+    with th.no_grad():
+        model.actor.features_extractor.linear.weight.fill_(float("nan"))
+    message = (
+        f"the actor's output is not finite at gradient step {model._n_updates} (environment step 10) although its "
+        "input is: training diverged."
+    )
+    with pytest.raises(DivergenceError, match=f"^{re.escape(message)}"):
+        model.train(gradient_steps=1, batch_size=4)
