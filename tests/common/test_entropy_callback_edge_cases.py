@@ -328,3 +328,10 @@ def test_sacs_policy_entropy_is_minus_the_log_probability_of_a_sampled_action():
     th.manual_seed(3)
     _, log_prob = sac.actor.action_log_prob(observations)
     assert entropy.shape == (2,) and th.equal(entropy, -log_prob.detach().reshape(-1))
+
+
+def test_a_dual_step_towards_a_given_target_returns_its_loss():
+    # J = log alpha (mean entropy - target) = log(0.5) (1.5 - 0.25), in float32 (1e-6 relative)
+    temperature = Temperature.learned_from(0.5, BOX, "cpu", 1e-3)
+    loss = temperature.minimise_dual_loss(th.tensor([1.0, 2.0]), target_entropy=0.25)
+    assert temperature.target_entropy == -1.0 and loss == pytest.approx(math.log(0.5) * 1.25, rel=1e-6)

@@ -363,3 +363,26 @@ def test_an_actor_refusing_its_own_output_on_a_finite_replay_batch_is_reported_a
     )
     with pytest.raises(DivergenceError, match=f"^{re.escape(message)}"):
         model.train(gradient_steps=1, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"use_sde": True}, "use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False"),
+        (
+            {"use_sde_at_warmup": True},
+            "use_sde: gSDE explores in a continuous action space; with Discrete actions pass use_sde=False",
+        ),
+        (
+            {"action_noise": NormalActionNoise(np.zeros(1), np.ones(1))},
+            "action_noise is added to Box actions only; a softmax policy over Discrete actions explores by sampling",
+        ),
+    ],
+)
+def test_continuous_exploration_is_refused_with_the_whole_sentence(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SACV1("MlpPolicy", "CartPole-v1", policy_kwargs=dict(SMALL), **kwargs)
+    if "use_sde" in kwargs:
+        env = gym.make("CartPole-v1")
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            DiscreteSACV1Policy(env.observation_space, env.action_space, lambda _: 1e-3, use_sde=True)

@@ -122,3 +122,13 @@ def test_the_policy_saves_and_loads_on_its_own(tmp_path):
     assert (loaded.critic.n_critics, loaded.actor.activation_fn) == (3, th.nn.Tanh)
     for (name, saved), (loaded_name, restored) in zip(built.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert name == loaded_name and th.equal(saved, restored), name
+
+
+def test_the_features_extractor_and_optimizer_arguments_reach_every_network():
+    built = policy(
+        features_extractor_class=LinearExtractor,
+        features_extractor_kwargs={"features_dim": 5},
+        optimizer_kwargs={"eps": 1e-5},
+    )
+    for part in (built.actor, built.critic):
+        assert part.features_extractor.features_dim == 5 and part.optimizer.defaults["eps"] == 1e-5
