@@ -94,14 +94,15 @@ def test_the_critics_train_their_own_features_extractor_and_not_a_shared_one():
     assert shared.critic.features_extractor.linear.weight.grad is None
 
 
-def test_make_actor_and_make_critic_use_the_given_extractor_and_the_policys_device():
+def test_the_make_methods_use_the_given_extractor_and_the_policys_device():
     built = policy()
     extractor = FlattenExtractor(OBSERVATION_SPACE)
     assert built.make_actor(features_extractor=extractor).features_extractor is extractor
     assert built.make_critic(features_extractor=extractor).features_extractor is extractor
+    assert built.make_value_net(features_extractor=extractor).features_extractor is extractor
     # "meta" stands in for an accelerator: the parts are built where the policy's parameters are
     built.to("meta")
-    for part in (built.make_actor(), built.make_critic()):
+    for part in (built.make_actor(), built.make_critic(), built.make_value_net()):
         assert {parameter.device.type for parameter in part.parameters()} == {"meta"}
 
 
