@@ -468,24 +468,29 @@ def soft_newton_iteration(
         # Q(c r, c alpha) = c Q(r, alpha): solved at unit scale, where the norms and BiCGSTAB's dot products
         # (which square the entries) neither overflow nor underflow
         unit = _soft_newton_iteration(
-            TabularMDP(mdp.transitions, mdp.rewards / scale), gamma, ent_coef / scale, tol / scale, max_iter
+            TabularMDP(mdp.transitions, mdp.rewards / scale), gamma, ent_coef / scale, tol / scale, max_iter, warn=False
         )
         with np.errstate(over="ignore"):
             q_values, values = unit.q_values * scale, unit.values * scale
         _check_bounded(float(np.max(np.abs(q_values))), unit.iterations, gamma)
+        # the warning in the user's units, not the unit problem's
+        residual, tolerance = unit.residual * scale, unit.tolerance * scale
+        _warn_unless_converged(unit.converged, "soft Newton iteration", max_iter, residual, tolerance)
         return SolverResult(
             q_values,
             values,
             unit.iterations,
-            unit.residual * scale,
+            residual,
             unit.converged,
             sweeps=unit.sweeps,
-            tolerance=unit.tolerance * scale,
+            tolerance=tolerance,
         )
     return _soft_newton_iteration(mdp, gamma, ent_coef, tol, max_iter)
 
 
-def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: float, max_iter: int) -> SolverResult:
+def _soft_newton_iteration(
+    mdp: TabularMDP, gamma: float, ent_coef: float, tol: float, max_iter: int, warn: bool = True
+) -> SolverResult:
     # the state-major transitions only (no action-major copy): P_pi shares their column indices
     transitions, rewards = mdp.transitions, mdp.action_major_rewards
     n_actions, n_states = rewards.shape
@@ -545,7 +550,8 @@ def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: 
     # the loop's bound (at most rho s) plus this residual's own rounding (rho s more)
     tolerance = attainable_tolerance(tol, 2 * resolution, _max_abs(values), offset)
     converged = residual <= tolerance
-    _warn_unless_converged(converged, "soft Newton iteration", max_iter, residual, tolerance)
+    if warn:
+        _warn_unless_converged(converged, "soft Newton iteration", max_iter, residual, tolerance)
     q_final = np.ascontiguousarray(q_values.T)
     return SolverResult(
         q_final, soft_value(q_final, ent_coef), iteration, residual, converged, sweeps=counter.count, tolerance=tolerance
@@ -554,8 +560,10 @@ def _soft_newton_iteration(mdp: TabularMDP, gamma: float, ent_coef: float, tol: 
 
 # value scales (the larger of max |r| and alpha log|A|) that soft_newton_iteration solves as they are; outside, it
 # solves the problem at unit scale and scales the answer back (which overflows, and says so, only where the values
-# themselves are beyond float64's range)
-RESCALED_REWARDS = (1e-100, 1e100)
+# themselves are beyond float64's range). Not below 1: scipy's BiCGSTAB stops on a breakdown test with absolute
+# thresholds (eps^2 = 4.9e-32 on dot products of residuals), so residuals of 1e-16 and less come back as a zero step
+# and Newton would stall; at unit scale or more the residuals tol needs stay above that
+RESCALED_REWARDS = (1.0, 1e100)
 
 # rows of the transition matrix weighted at a time by policy_transition_matrix (bounds its temporary memory)
 WEIGHTING_BLOCK_ROWS = 1 << 16
