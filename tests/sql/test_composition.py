@@ -369,3 +369,24 @@ def test_the_composed_policy_acts_with_models_on_their_device():
                 np.zeros((5, *model.observation_space.shape), dtype=np.float32), deterministic=deterministic
             )
             assert actions.shape == shape
+
+
+def test_the_continuous_particles_are_drawn_on_the_models_device():
+    # "meta" stands in for an accelerator: the particles must be drawn where the models' networks are, not on the CPU
+    # (the networks stay on the CPU here, so the particles are looked at before they reach a network)
+    model = SoftQLearning("MlpPolicy", "Pendulum-v1", ent_coef=0.1, policy_kwargs={"net_arch": [8]})
+    policy = ComposedSoftQPolicy([model], n_particles=4)
+    model.device = th.device("meta")
+    devices = []
+
+    class Drawn(Exception):
+        pass
+
+    def q_values(obs, particles):
+        devices.append(particles.device.type)
+        raise Drawn
+
+    policy.q_values = q_values
+    with pytest.raises(Drawn):
+        policy.predict(np.zeros(3, dtype=np.float32))
+    assert devices == ["meta"]
