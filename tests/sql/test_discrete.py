@@ -1,5 +1,7 @@
 """Discrete SoftQLearning: the soft target against hand computations and DQN, Boltzmann acting, SB3 behaviour."""
 
+import re
+
 import numpy as np
 import pytest
 import torch as th
@@ -268,3 +270,29 @@ def test_a_policy_without_its_algorithm_cannot_give_boltzmann_probabilities():
     model.policy.temperature = None
     with pytest.raises(AssertionError, match=r"^the policy samples at its algorithm's temperature$"):
         model.policy.boltzmann_log_probs(th.zeros(1, 3))
+
+
+def test_munchausen_at_zero_temperature_is_refused_with_the_whole_sentence():
+    message = (
+        "munchausen_coef=0.9 needs a temperature ent_coef > 0: the Munchausen bonus is alpha * log pi(a|s) of the "
+        "Boltzmann policy, which ent_coef=0 (a greedy policy) does not have; pass a positive or learned ent_coef, or "
+        "munchausen_coef=0"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=0.0, munchausen_coef=0.9, policy_kwargs={"net_arch": [8]})
+
+
+@pytest.mark.parametrize("ent_coef", [0.0, 1.0])
+def test_predict_samples_the_boltzmann_policy_and_is_greedy_at_zero_temperature(ent_coef):
+    model = SoftQLearning("MlpPolicy", IdentityEnv(3), ent_coef=ent_coef, policy_kwargs={"net_arch": [8]}, seed=0)
+    observations = np.tile(np.arange(3), 100)
+    greedy = model.q_net(th.as_tensor(observations)).argmax(dim=1).numpy()
+    th.manual_seed(0)
+    actions, _ = model.predict(observations, deterministic=False)
+    assert actions.shape == (300,)
+    if ent_coef == 0.0:
+        np.testing.assert_array_equal(actions, greedy)
+    else:
+        # a fresh network's Q-values are near 0: at alpha = 1 the policy is near uniform over 3 actions, and 300
+        # samples all equal to the argmax have probability about 3^-300
+        assert not np.array_equal(actions, greedy)
