@@ -296,3 +296,12 @@ def test_predict_samples_the_boltzmann_policy_and_is_greedy_at_zero_temperature(
         # a fresh network's Q-values are near 0: at alpha = 1 the policy is near uniform over 3 actions, and 300
         # samples all equal to the argmax have probability about 3^-300
         assert not np.array_equal(actions, greedy)
+
+
+@pytest.mark.parametrize("munchausen_clip", [0.0, -float("inf")])
+def test_munchausen_clips_at_the_ends_of_their_range_are_accepted(munchausen_clip):
+    # l0 <= 0: at 0 the clipped log-policy, hence the bonus, is 0; at -inf nothing is clipped
+    model = SoftQLearning(
+        "MlpPolicy", IdentityEnv(3), munchausen_coef=0.9, munchausen_clip=munchausen_clip, policy_kwargs={"net_arch": [8]}
+    )
+    assert model.munchausen_clip == munchausen_clip
