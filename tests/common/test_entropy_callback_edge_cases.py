@@ -335,3 +335,12 @@ def test_a_dual_step_towards_a_given_target_returns_its_loss():
     temperature = Temperature.learned_from(0.5, BOX, "cpu", 1e-3)
     loss = temperature.minimise_dual_loss(th.tensor([1.0, 2.0]), target_entropy=0.25)
     assert temperature.target_entropy == -1.0 and loss == pytest.approx(math.log(0.5) * 1.25, rel=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", [SACV1, SoftQLearning])
+@pytest.mark.parametrize("ent_coef", [0.5, "auto"])
+def test_the_algorithms_temperature_lives_on_the_models_device(algorithm, ent_coef):
+    # "meta" stands in for an accelerator: the model is built there without computing anything
+    model = algorithm("MlpPolicy", IdentityEnv(3), ent_coef=ent_coef, policy_kwargs={"net_arch": [8]}, device="meta")
+    tensor = model.temperature.ent_coef_tensor if ent_coef == 0.5 else model.temperature.log_ent_coef
+    assert tensor.device.type == "meta"
