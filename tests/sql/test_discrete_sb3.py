@@ -185,16 +185,17 @@ def test_no_warning_when_the_target_update_interval_covers_the_envs(target_updat
         )
 
 
-def test_warning_when_more_envs_than_the_target_update_interval():
+@pytest.mark.parametrize(("n_envs", "target_update_interval"), [(3, 2), (2, 1)])
+def test_warning_when_more_envs_than_the_target_update_interval(n_envs, target_update_interval):
     message = (
-        "The number of environments used is greater than the target network update interval (3 > 2): the target "
-        "network is updated after every env.step(), i.e. every 3 steps"
+        f"The number of environments used is greater than the target network update interval ({n_envs} > "
+        f"{target_update_interval}): the target network is updated after every env.step(), i.e. every {n_envs} steps"
     )
     with pytest.warns(UserWarning, match=f"^{re.escape(message)}$"):
         SoftQLearning(
             "MlpPolicy",
-            make_vec_env(IdentityEnv, n_envs=3, env_kwargs={"dim": 2}),
-            target_update_interval=2,
+            make_vec_env(IdentityEnv, n_envs=n_envs, env_kwargs={"dim": 2}),
+            target_update_interval=target_update_interval,
             policy_kwargs=SMALL,
         )
 
