@@ -386,3 +386,11 @@ def test_continuous_exploration_is_refused_with_the_whole_sentence(kwargs, messa
         env = gym.make("CartPole-v1")
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             DiscreteSACV1Policy(env.observation_space, env.action_space, lambda _: 1e-3, use_sde=True)
+
+
+@pytest.mark.parametrize(
+    ("implementation", "env", "space"), [(DiscreteSACV1, "Pendulum-v1", "Box"), (ContinuousSACV1, "CartPole-v1", "Discrete")]
+)
+def test_an_implementation_built_directly_refuses_the_other_action_space_as_sb3_does(implementation, env, space):
+    with pytest.raises(AssertionError, match=rf"^The algorithm only supports \(.+\) as action spaces but {space}"):
+        implementation("MlpPolicy", env, policy_kwargs=dict(SMALL))
