@@ -4,6 +4,8 @@ soft value :math:`V(s) = \alpha\log\sum_a\exp(Q(s,a)/\alpha)` (the NumPy counter
 :mod:`sb3_maxent.common.soft_bellman`). At :math:`\alpha = 0` they are the hard ``max`` and the greedy policy.
 """
 
+import math
+
 import torch as th
 
 
@@ -23,7 +25,18 @@ def soft_value(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
     # Shift by the maximum before dividing: (q - max) / alpha is 0 or negative, so no overflow for any
     # alpha > 0, even where q / alpha alone would overflow float32
     max_q = q_values.max(dim=-1, keepdim=True).values
-    return max_q + alpha * th.logsumexp((q_values - max_q) / alpha, dim=-1, keepdim=True)
+    return max_q + alpha * _log_sum_exp_of_shifted((q_values - max_q) / alpha)
+
+
+def _log_sum_exp_of_shifted(shifted: th.Tensor) -> th.Tensor:
+    r"""
+    :math:`\log\sum_a\exp(x_a)` over the last axis of rows whose maximum is exactly 0.
+
+    ``torch.logsumexp`` would subtract each row's maximum again (0 here), exp, sum, log, then add the maximum
+    back: with a maximum of 0 those extra steps change no bit, so this is its result in three operations
+    instead of eight (the soft target runs on every gradient step).
+    """
+    return th.log(th.exp(shifted).sum(dim=-1, keepdim=True))
 
 
 def logits(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
@@ -37,8 +50,21 @@ def logits(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:
     :math:`-\infty`, probability 0). Other rows are the plain division, bit for bit.
     """
     scaled = q_values / ent_coef
+    if _all_finite_on_cpu(scaled):
+        return scaled  # what th.where below selects when no row overflows, without its four extra operations
     shifted = (q_values - q_values.max(dim=-1, keepdim=True).values) / ent_coef
     return th.where(th.isfinite(scaled).all(dim=-1, keepdim=True), scaled, shifted)
+
+
+def _all_finite_on_cpu(values: th.Tensor) -> bool:
+    """
+    True when ``values`` is on the CPU and has no infinite or NaN entry; False otherwise, also where that is not
+    known (on a GPU reading the answer would cost a host synchronisation).
+
+    One reduction: a sum is finite only if every term is. A sum that overflows from finite terms answers False,
+    which only sends the caller down its general path.
+    """
+    return values.device.type == "cpu" and math.isfinite(values.sum().item())
 
 
 def log_probs(q_values: th.Tensor, ent_coef: th.Tensor | float) -> th.Tensor:

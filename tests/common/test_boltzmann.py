@@ -6,8 +6,12 @@ probability 0 add nothing to the entropy.
 
 import math
 
+import numpy as np
 import pytest
 import torch as th
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from sb3_maxent.common import boltzmann
 
@@ -51,3 +55,45 @@ def test_the_entropy_at_a_temperature_so_small_that_q_over_alpha_overflows_is_th
     entropy = boltzmann.entropy(q_values, ALPHA)
     assert entropy[0].item() == 0.0  # one action: no entropy
     assert entropy[1].item() == pytest.approx(math.log(2.0), rel=8 * 2**-24)  # a tie: two equal actions
+
+
+# The fast paths: the same bits as the general formulas they stand for ------------------------------------------
+
+finite_q_rows = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 6), st.integers(1, 5)),
+    elements=st.floats(-1e6, 1e6, width=32),
+)
+
+
+@given(q_values=finite_q_rows, alpha=st.floats(1e-3, 1e3))
+@settings(max_examples=200, deadline=None)
+def test_the_soft_value_is_torchs_logsumexp_bit_for_bit(q_values, alpha):
+    # soft_value sums exp over rows already shifted to a maximum of 0, where logsumexp's own shift changes no bit
+    q_values = th.from_numpy(q_values)
+    max_q = q_values.max(dim=-1, keepdim=True).values
+    general = max_q + alpha * th.logsumexp((q_values - max_q) / alpha, dim=-1, keepdim=True)
+    assert th.equal(boltzmann.soft_value(q_values, alpha), general)
+
+
+@given(q_values=finite_q_rows, alpha=st.floats(1e-3, 1e3))
+@settings(max_examples=200, deadline=None)
+def test_logits_that_do_not_overflow_are_the_plain_division_bit_for_bit(q_values, alpha):
+    q_values = th.from_numpy(q_values)
+    assert th.equal(boltzmann.logits(q_values, alpha), q_values / alpha)
+
+
+@pytest.mark.parametrize("bad", [INF, -INF, float("nan")])
+def test_logits_of_a_batch_with_one_non_finite_q_value_take_the_general_path_for_its_row_only(bad):
+    # the other rows keep the plain division; the row holding the infinity or NaN is what th.where gives it
+    q_values = th.tensor([[1.0, 2.0], [bad, 0.5], [-3.0, 4.0]])
+    logits = boltzmann.logits(q_values, 0.5)
+    assert th.equal(logits[[0, 2]], q_values[[0, 2]] / 0.5)
+    shifted = (q_values[1] - q_values[1].max()) / 0.5
+    th.testing.assert_close(logits[1], shifted, rtol=0, atol=0, equal_nan=True)
+
+
+def test_logits_whose_sum_overflows_but_not_any_entry_are_still_the_plain_division():
+    # every entry 3e38 / 1 is finite, their sum is not: the check answers "unknown" and the general path agrees
+    q_values = th.full((2, 3), 3e38)
+    assert th.equal(boltzmann.logits(q_values, 1.0), q_values)
