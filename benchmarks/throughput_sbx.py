@@ -1,7 +1,7 @@
 """
 Training throughput (environment steps per second, training included) against SBX, SB3's algorithms in JAX.
 
-    python benchmarks/throughput_sbx.py [--tasks ...] [--repetitions 3] [--steps 3000] [--cores 1]
+    python benchmarks/throughput_sbx.py [--tasks ...] [--repetitions 3] [--steps 3000] [--cores 0 1] [--baseline REF]
 
 The tasks, every algorithm at its class defaults (``"MlpPolicy"``, ``device="cpu"``):
 
@@ -13,13 +13,17 @@ The tasks, every algorithm at its class defaults (``"MlpPolicy"``, ``device="cpu
 The class defaults differ in updates per environment step: SAC and SACV1 update every step, DQN and
 SoftQLearning (the continuous one too: ``train_freq=4``) every 4 steps.
 
-Method: every measurement runs in its own fresh process, pinned to one core (``--cores``), with one thread for
-torch and for JAX/XLA (set before either is imported). A warm-up of ``learning_starts`` plus ``--warmup`` steps
+Method: every measurement runs in its own fresh process, pinned to one core, with one thread for torch and for
+JAX/XLA (set before either is imported); with several ``--cores``, that many measurements run at once, one per
+core. A warm-up of ``learning_starts`` plus ``--warmup`` steps
 (replay buffer, JIT compilation, allocator) is not timed; then ``model.learn(steps, reset_num_timesteps=False)``
 is, DQN at its final epsilon (as ``throughput_sql.py``: from the start, epsilon-greedy exploration skips the
 network for most steps). Repetitions are interleaved: each runs every variant of a task once, the order rotated
 from one repetition to the next. Per task: the median steps/s of each variant and the median over repetitions
-of its ratio to the reference in the same repetition. Writes ``benchmarks/results/throughput_sbx.md`` and the
+of its ratio to the reference in the same repetition. ``--baseline REF`` adds our algorithms as they were at the
+git commit ``REF`` (extracted to ``benchmarks/cache/baseline/REF``, imported in place of the installed package in
+their processes) and a second table: each algorithm's speed-up over itself at ``REF``, the median of paired
+ratios. Writes ``benchmarks/results/throughput_sbx.md`` and the
 raw runs to ``benchmarks/results/raw/throughput_sbx.jsonl`` (``--output`` elsewhere: ``<dir>/raw/<name>.jsonl``).
 
 Tasks whose environment cannot be built here (MuJoCo, Box2D missing) are skipped, and without ``sbx-rl``
@@ -29,13 +33,16 @@ Tasks whose environment cannot be built here (MuJoCo, Box2D missing) are skipped
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import importlib.util
 import json
+import multiprocessing
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +50,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, is_installed, machine, run_in_pool
+from common import RESULTS, is_installed, machine
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = Path(__file__).resolve().parent / "cache" / "baseline"
 
 # One thread everywhere, set in this process's environment so that every spawned worker starts with it, before
 # torch, numpy's BLAS or jax is imported there; XLA's CPU client reads XLA_FLAGS when jax initialises it.
@@ -92,8 +102,40 @@ TASKS: dict[str, Task] = {
 }
 
 
+#: Our algorithms, which ``--baseline`` measures as they were at an earlier commit too
+OURS = ("sacv1", "sql")
+
+
+def split_variant(variant: str) -> tuple[str, str | None]:
+    """'sql@b0a9bd0' -> ('sql', 'b0a9bd0'); 'sql' -> ('sql', None)."""
+    algorithm, _, ref = variant.partition("@")
+    return algorithm, ref or None
+
+
+def label(variant: str) -> str:
+    algorithm, ref = split_variant(variant)
+    return ALGORITHMS[algorithm].label + (f" @ {ref}" if ref else "")
+
+
+def with_baseline(variants: tuple[str, ...], ref: str | None) -> tuple[str, ...]:
+    """The task's variants, and after them ours at ``ref`` (none without a ref)."""
+    if ref is None:
+        return variants
+    return (*variants, *(f"{variant}@{ref}" for variant in variants if variant in OURS))
+
+
+def baseline_source(ref: str) -> Path:
+    """The folder holding ``sb3_maxent`` as it was at commit ``ref`` (extracted with ``git archive`` once)."""
+    folder = BASELINES / ref
+    if not (folder / "sb3_maxent" / "__init__.py").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", ref, "sb3_maxent"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
 def is_sbx(variant: str) -> bool:
-    return ALGORITHMS[variant].spec.startswith("sbx:")
+    return ALGORITHMS[split_variant(variant)[0]].spec.startswith("sbx:")
 
 
 # --- one measurement -------------------------------------------------------------------------------------------
@@ -114,9 +156,10 @@ def measure(variant: str, env_id: str, steps: int, warmup: int, seed: int, **ove
     Steps/s of ``model.learn(steps, reset_num_timesteps=False)`` after an untimed ``learning_starts + warmup``
     steps, in this process as it is (``run_job`` pins it first); ``overrides`` for the tests only.
     """
-    module, name = ALGORITHMS[variant].spec.split(":")
+    algorithm = split_variant(variant)[0]
+    module, name = ALGORITHMS[algorithm].spec.split(":")
     algo_class = getattr(importlib.import_module(module), name)
-    kwargs = {**algorithm_kwargs(variant, env_id), **overrides}
+    kwargs = {**algorithm_kwargs(algorithm, env_id), **overrides}
     model = algo_class("MlpPolicy", env_id, seed=seed, device="cpu", **kwargs)  # CPU timings, also beside a GPU
     model.learn(model.learning_starts + warmup)
     if getattr(model, "exploration_final_eps", None) is not None and hasattr(model, "exploration_schedule"):
@@ -127,10 +170,10 @@ def measure(variant: str, env_id: str, steps: int, warmup: int, seed: int, **ove
     return steps / (time.perf_counter() - start)
 
 
-def pin(cores: list[int]) -> None:
-    """This process on ``cores``, one thread: the pool's initializer, before the job imports torch or jax."""
+def pin(core: int) -> None:
+    """This process on ``core``, one thread: first thing in a job, before it imports torch or jax."""
     os.environ.update(THREAD_ENV)
-    os.sched_setaffinity(0, cores)
+    os.sched_setaffinity(0, [core])
 
 
 def versions() -> dict[str, str]:
@@ -141,18 +184,51 @@ def versions() -> dict[str, str]:
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One measurement, in a fresh process of the pool (``pin`` ran first): the raw record of the run."""
+    """
+    One measurement, in a fresh process, pinned to ``job["core"]``: the raw record of the run. A ``source`` folder
+    (a baseline's) is imported in place of the installed ``sb3_maxent``.
+    """
+    pin(job["core"])
+    if job.get("source"):
+        sys.path.insert(0, job["source"])
     import torch as th
 
     th.set_num_threads(1)
     th.set_num_interop_threads(1)
     speed = measure(job["variant"], job["env_id"], job["steps"], job["warmup"], seed=job["repetition"])
+    ours = sys.modules.get("sb3_maxent")
     return {
         **job,
         "steps_per_second": speed,
+        "sb3_maxent_from": str(Path(ours.__file__).parent) if ours is not None and ours.__file__ else None,
         "affinity": sorted(os.sched_getaffinity(0)),
         "machine": {**machine(), **versions()},
     }
+
+
+def run_on_cores(
+    function: Callable[[dict[str, Any]], Any], jobs: list[dict[str, Any]], cores: list[int]
+) -> Iterator[tuple[dict[str, Any], Future]]:
+    """
+    ``function(job)`` for every job (``run_job``), each in a fresh spawned process (nothing of one run, torch's
+    thread settings included, leaks into the next), in the order given, as many at once as there are ``cores``;
+    each job gets a ``core`` that no other running job has (``run_job`` pins itself to it). Yields (job with its
+    core, finished future) as they end.
+    """
+    context = multiprocessing.get_context("spawn")
+    pending, free = list(jobs), list(cores)
+    running: dict[Future, tuple[dict[str, Any], ProcessPoolExecutor]] = {}
+    while pending or running:
+        while pending and free:
+            job = {**pending.pop(0), "core": free.pop(0)}
+            executor = ProcessPoolExecutor(1, mp_context=context)
+            running[executor.submit(function, job)] = (job, executor)
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            job, executor = running.pop(future)
+            executor.shutdown()
+            free.append(job["core"])
+            yield job, future
 
 
 # --- the plan and the summary ------------------------------------------------------------------------------------
@@ -161,7 +237,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 def interleaved(variants: tuple[str, ...] | list[str], repetitions: int) -> list[tuple[int, str]]:
     """(repetition, variant) in running order: every variant once per repetition, the order rotated by one each time."""
     variants = list(variants)
-    order = []
+    order: list[tuple[int, str]] = []
     for repetition in range(repetitions):
         shift = repetition % len(variants)
         order.extend((repetition, variant) for variant in variants[shift:] + variants[:shift])
@@ -193,28 +269,55 @@ def buildable(env_id: str) -> str | None:
     return None
 
 
-def table(results: dict[str, dict[str, dict[int, float]]], missing: dict[str, str], args: argparse.Namespace) -> str:
+#: task -> variant -> repetition -> steps/s
+Results = dict[str, dict[str, dict[int, float]]]
+
+
+def speedups(speeds: dict[str, dict[int, float]], ref: str) -> dict[str, float]:
+    """Per algorithm of ours measured at ``ref`` too: the median over repetitions of its steps/s over ref's."""
+    summary = {}
+    for variant in speeds:
+        algorithm, variant_ref = split_variant(variant)
+        if variant_ref is None and f"{algorithm}@{ref}" in speeds:
+            ratio = summarise({variant: speeds[variant], "base": speeds[f"{algorithm}@{ref}"]}, "base")[variant][1]
+            if ratio is not None:
+                summary[variant] = ratio
+    return summary
+
+
+def table(results: Results, missing: dict[str, str], args: argparse.Namespace) -> str:
+    cores = ", ".join(str(core) for core in args.cores)
+    at_once = "one run at a time" if len(args.cores) == 1 else f"{len(args.cores)} runs at a time, one per core"
     lines = [
         "### Training throughput against SBX (class defaults, CPU, one core, one thread)",
         "",
         f"{args.repetitions} interleaved repetitions of {args.steps} timed steps after learning_starts + "
-        f"{args.warmup} untimed steps, each run in a fresh process pinned to core(s) {args.cores} "
-        "(`benchmarks/throughput_sbx.py`; raw runs, with the machine and versions, in the .jsonl).",
+        f"{args.warmup} untimed steps, each run in a fresh process pinned to one core (cores {cores}; {at_once}; "
+        "`benchmarks/throughput_sbx.py`; raw runs, with the machine and versions, in the .jsonl).",
         "",
         "| task | variant | steps/s: median | ratio to reference (median of paired repetitions) | reference |",
         "|---|---|---|---|---|",
     ]
     for task_name, speeds in results.items():
-        task = TASKS[task_name]
-        reference = ALGORITHMS[task.reference].label
-        for variant, (median, ratio) in summarise(speeds, task.reference).items():
-            label = ALGORITHMS[variant].label
+        reference = label(TASKS[task_name].reference)
+        for variant, (median, ratio) in summarise(speeds, TASKS[task_name].reference).items():
             if median is None:
                 why = missing.get(variant, "no successful run")
-                lines.append(f"| {task_name} | {label} | missing: {why} | | {reference} |")
+                lines.append(f"| {task_name} | {label(variant)} | missing: {why} | | {reference} |")
                 continue
             ratio_text = f"{ratio:.2f}" if ratio is not None else "n/a (reference missing)"
-            lines.append(f"| {task_name} | {label} | {median:.1f} | {ratio_text} | {reference} |")
+            lines.append(f"| {task_name} | {label(variant)} | {median:.1f} | {ratio_text} | {reference} |")
+    if args.baseline:
+        lines += [
+            "",
+            f"Speed-up over the same algorithm at commit {args.baseline} (median of paired repetitions):",
+            "",
+            "| task | variant | speed-up |",
+            "|---|---|---|",
+        ]
+        for task_name, speeds in results.items():
+            for variant, ratio in speedups(speeds, args.baseline).items():
+                lines.append(f"| {task_name} | {label(variant)} | {ratio:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -229,10 +332,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         type=int,
         default=[max(os.sched_getaffinity(0))],
-        help="core(s) each run is pinned to (one is the method; runs are sequential); default: the last one",
+        help="one run per core at a time, each pinned to its core; default: the last core, one run at a time",
     )
+    parser.add_argument("--baseline", default=None, metavar="REF", help="also measure our algorithms at this commit")
     parser.add_argument("--output", type=Path, default=RESULTS / "throughput_sbx.md", help="markdown table")
     return parser.parse_args(argv)
+
+
+def plan(args: argparse.Namespace, missing: dict[str, str]) -> tuple[list[dict[str, Any]], Results]:
+    """Every run in running order (task by task, each task's repetitions interleaved) and an empty result table."""
+    source = str(baseline_source(args.baseline)) if args.baseline else None
+    jobs: list[dict[str, Any]] = []
+    results: Results = {}
+    for task_name in args.tasks:
+        task = TASKS[task_name]
+        why = buildable(task.env_id)
+        if why is not None:
+            print(f"{task_name}: skipped, {task.env_id} cannot be built here ({why})", flush=True)
+            continue
+        variants = with_baseline(task.variants, args.baseline)
+        results[task_name] = {variant: {} for variant in variants}
+        runnable = [variant for variant in variants if split_variant(variant)[0] not in missing]
+        for repetition, variant in interleaved(runnable, args.repetitions):
+            job = {"task": task_name, "env_id": task.env_id, "variant": variant, "repetition": repetition,
+                   "steps": args.steps, "warmup": args.warmup}  # fmt: skip
+            if split_variant(variant)[1] is not None:
+                job["source"] = source
+            jobs.append(job)
+    return jobs, results
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -244,36 +371,20 @@ def main(argv: list[str] | None = None) -> None:
         missing.update({v: "sbx-rl is not installed" for v in ALGORITHMS if is_sbx(v)})
         print("sbx-rl is not installed (pip install sbx-rl): the SBX rows are missing, the others run.", flush=True)
 
-    results: dict[str, dict[str, dict[int, float]]] = {}
+    jobs, results = plan(args, missing)
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     with raw_path.open("w") as raw:
-        for task_name in args.tasks:
-            task = TASKS[task_name]
-            why = buildable(task.env_id)
-            if why is not None:
-                print(f"{task_name}: skipped, {task.env_id} cannot be built here ({why})", flush=True)
+        for job, future in run_on_cores(run_job, jobs, args.cores):
+            where = f"{job['task']} repetition {job['repetition']}: {job['variant']}"
+            try:
+                record = future.result()
+            except Exception as error:  # one failed run is reported, the campaign goes on
+                print(f"{where} failed: {error!r}", flush=True)
                 continue
-            speeds: dict[str, dict[int, float]] = {variant: {} for variant in task.variants}
-            runnable = [variant for variant in task.variants if variant not in missing]
-            for repetition, variant in interleaved(runnable, args.repetitions):
-                job = {
-                    "task": task_name,
-                    "env_id": task.env_id,
-                    "variant": variant,
-                    "repetition": repetition,
-                    "steps": args.steps,
-                    "warmup": args.warmup,
-                }
-                try:
-                    (record,) = run_in_pool(run_job, [job], workers=1, initializer=functools.partial(pin, args.cores))
-                except Exception as error:  # one failed run is reported, the campaign goes on
-                    print(f"{task_name} repetition {repetition}: {variant} failed: {error!r}", flush=True)
-                    continue
-                speeds[variant][repetition] = record["steps_per_second"]
-                raw.write(json.dumps(record) + "\n")
-                raw.flush()
-                print(f"{task_name} repetition {repetition}: {variant}: {record['steps_per_second']:.1f} steps/s", flush=True)
-            results[task_name] = speeds
+            results[job["task"]][job["variant"]][job["repetition"]] = record["steps_per_second"]
+            raw.write(json.dumps(record) + "\n")
+            raw.flush()
+            print(f"{where}: {record['steps_per_second']:.1f} steps/s (core {job['core']})", flush=True)
 
     text = table(results, missing, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)

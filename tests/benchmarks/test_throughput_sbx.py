@@ -61,3 +61,29 @@ def test_msql_takes_only_the_munchausen_settings_of_its_entry():
 def test_a_tiny_real_run_of_sb3_dqn_measures_steps_per_second():
     speed = throughput_sbx.measure("sb3_dqn", "CartPole-v1", steps=50, warmup=20, seed=0, learning_starts=10)
     assert speed > 0
+
+
+def test_a_baseline_adds_our_algorithms_at_the_commit_and_only_ours():
+    variants = throughput_sbx.TASKS["CartPole-v1"].variants
+    assert throughput_sbx.with_baseline(variants, None) == variants
+    assert throughput_sbx.with_baseline(variants, "abc123") == (*variants, "sql@abc123")  # not MSQL, SBX or SB3
+    assert throughput_sbx.split_variant("sacv1@abc123") == ("sacv1", "abc123")
+    assert throughput_sbx.split_variant("sacv1") == ("sacv1", None)
+    assert throughput_sbx.label("sql@abc123") == "SQL @ abc123"
+
+
+def test_speedups_are_medians_of_ratios_paired_with_the_same_algorithm_at_the_baseline():
+    speeds = {"sql": {0: 120.0, 1: 90.0, 2: 200.0}, "sql@ref": {0: 100.0, 1: 100.0, 2: 100.0}, "sb3_dqn": {0: 50.0}}
+    assert throughput_sbx.speedups(speeds, "ref") == {"sql": 1.2}  # ratios 1.2, 0.9, 2.0
+    args = throughput_sbx.parse_args(["--tasks", "CartPole-v1", "--cores", "0", "1", "--baseline", "ref"])
+    text = throughput_sbx.table({"CartPole-v1": speeds}, {}, args)
+    assert "| CartPole-v1 | SQL | 1.20 |" in text
+    assert "| CartPole-v1 | SQL @ ref | 100.0 | n/a (reference missing) | SBX DQN |" in text
+    assert "2 runs at a time, one per core" in text
+
+
+def test_run_on_cores_runs_every_job_in_its_own_process_on_a_core_of_the_list():
+    jobs = [{"index": index} for index in range(5)]
+    finished = [future.result() for _, future in throughput_sbx.run_on_cores(dict, jobs, [0, 1])]
+    assert sorted(job["index"] for job in finished) == list(range(5))
+    assert {job["core"] for job in finished} <= {0, 1}
