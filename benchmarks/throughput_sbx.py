@@ -249,13 +249,25 @@ def summarise(speeds: dict[str, dict[int, float]], reference: str) -> dict[str, 
     Per variant, from its steps/s by repetition: the median steps/s and the median over repetitions of the ratio
     to the reference's steps/s in the same repetition (None where there are none, or no reference to pair with).
     """
-    base = speeds.get(reference, {})
     summary = {}
     for variant, by_repetition in speeds.items():
         median = float(np.median(list(by_repetition.values()))) if by_repetition else None
-        ratios = [speed / base[rep] for rep, speed in by_repetition.items() if rep in base]
+        ratios = paired_ratios(speeds, variant, reference)
         summary[variant] = (median, float(np.median(ratios)) if ratios else None)
     return summary
+
+
+def paired_ratios(speeds: dict[str, dict[int, float]], variant: str, reference: str) -> list[float]:
+    """The variant's steps/s over the reference's, per repetition both have, in repetition order."""
+    base = speeds.get(reference, {})
+    return [speed / base[rep] for rep, speed in sorted(speeds[variant].items()) if rep in base]
+
+
+def ratio_text(median: float, ratios: list[float]) -> str:
+    """'0.95' for one ratio, '0.95 (0.90-1.02)': the median and the range of several."""
+    if len(ratios) < 2:
+        return f"{median:.2f}"
+    return f"{median:.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def buildable(env_id: str) -> str | None:
@@ -295,7 +307,7 @@ def table(results: Results, missing: dict[str, str], args: argparse.Namespace) -
         f"{args.warmup} untimed steps, each run in a fresh process pinned to one core (cores {cores}; {at_once}; "
         "`benchmarks/throughput_sbx.py`; raw runs, with the machine and versions, in the .jsonl).",
         "",
-        "| task | variant | steps/s: median | ratio to reference (median of paired repetitions) | reference |",
+        "| task | variant | steps/s: median | ratio to reference: median of paired repetitions (range) | reference |",
         "|---|---|---|---|---|",
     ]
     for task_name, speeds in results.items():
@@ -305,19 +317,23 @@ def table(results: Results, missing: dict[str, str], args: argparse.Namespace) -
                 why = missing.get(variant, "no successful run")
                 lines.append(f"| {task_name} | {label(variant)} | missing: {why} | | {reference} |")
                 continue
-            ratio_text = f"{ratio:.2f}" if ratio is not None else "n/a (reference missing)"
-            lines.append(f"| {task_name} | {label(variant)} | {median:.1f} | {ratio_text} | {reference} |")
+            reference_key = TASKS[task_name].reference
+            shown = ratio_text(ratio, paired_ratios(speeds, variant, reference_key)) if ratio is not None else None
+            lines.append(
+                f"| {task_name} | {label(variant)} | {median:.1f} | {shown or 'n/a (reference missing)'} | {reference} |"
+            )
     if args.baseline:
         lines += [
             "",
-            f"Speed-up over the same algorithm at commit {args.baseline} (median of paired repetitions):",
+            f"Speed-up over the same algorithm at commit {args.baseline} (median of paired repetitions, range):",
             "",
             "| task | variant | speed-up |",
             "|---|---|---|",
         ]
         for task_name, speeds in results.items():
             for variant, ratio in speedups(speeds, args.baseline).items():
-                lines.append(f"| {task_name} | {label(variant)} | {ratio:.2f} |")
+                shown = ratio_text(ratio, paired_ratios(speeds, variant, f"{split_variant(variant)[0]}@{args.baseline}"))
+                lines.append(f"| {task_name} | {label(variant)} | {shown} |")
     return "\n".join(lines) + "\n"
 
 

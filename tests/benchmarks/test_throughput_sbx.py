@@ -77,7 +77,7 @@ def test_speedups_are_medians_of_ratios_paired_with_the_same_algorithm_at_the_ba
     assert throughput_sbx.speedups(speeds, "ref") == {"sql": 1.2}  # ratios 1.2, 0.9, 2.0
     args = throughput_sbx.parse_args(["--tasks", "CartPole-v1", "--cores", "0", "1", "--baseline", "ref"])
     text = throughput_sbx.table({"CartPole-v1": speeds}, {}, args)
-    assert "| CartPole-v1 | SQL | 1.20 |" in text
+    assert "| CartPole-v1 | SQL | 1.20 (0.90-2.00) |" in text
     assert "| CartPole-v1 | SQL @ ref | 100.0 | n/a (reference missing) | SBX DQN |" in text
     assert "2 runs at a time, one per core" in text
 
