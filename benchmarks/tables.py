@@ -259,6 +259,7 @@ TABLES: dict[str, Table] = {
     "mujoco-sacv1-sac": Table((MUJOCO,), mujoco_sacv1_vs_sac),
     "throughput-sacv1": copied(RESULTS / "throughput.md"),
     "gemm-backends": copied(RESULTS / "probes" / "gemm_backends.md"),
+    "levers": copied(RESULTS / "probes" / "levers.md"),
     "soft-vi-scale": copied(RESULTS / "soft_vi_scale.md"),
     "soft-vi-tuned-frozenlake": Table((TUNED_SOFT_VI, SOFT_VI_CONFIG), tuned_soft_vi),
     "sql-dqn-cartpole": copied(RESULTS / "CartPole-v1_sql_dqn.md"),
