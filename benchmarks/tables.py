@@ -260,6 +260,8 @@ TABLES: dict[str, Table] = {
     "throughput-sacv1": copied(RESULTS / "throughput.md"),
     "gemm-backends": copied(RESULTS / "probes" / "gemm_backends.md"),
     "levers": copied(RESULTS / "probes" / "levers.md"),
+    "throughput-sbx": copied(RESULTS / "throughput_sbx.md"),
+    "throughput-sbx-speedup": copied(RESULTS / "throughput_sbx.md", 1),
     "soft-vi-scale": copied(RESULTS / "soft_vi_scale.md"),
     "soft-vi-tuned-frozenlake": Table((TUNED_SOFT_VI, SOFT_VI_CONFIG), tuned_soft_vi),
     "sql-dqn-cartpole": copied(RESULTS / "CartPole-v1_sql_dqn.md"),
