@@ -260,6 +260,8 @@ TABLES: dict[str, Table] = {
     "throughput-sacv1": copied(RESULTS / "throughput.md"),
     "gemm-backends": copied(RESULTS / "probes" / "gemm_backends.md"),
     "levers": copied(RESULTS / "probes" / "levers.md"),
+    "profile-sacv1-mkl": copied(RESULTS / "probes" / "profile_sacv1_Pendulum-v1_mkl.md"),
+    "profile-sacv1": copied(RESULTS / "probes" / "profile_sacv1_Pendulum-v1.md"),
     "throughput-sbx": copied(RESULTS / "throughput_sbx.md"),
     "throughput-sbx-speedup": copied(RESULTS / "throughput_sbx.md", 1),
     "soft-vi-scale": copied(RESULTS / "soft_vi_scale.md"),
