@@ -140,7 +140,10 @@ def command_report(args: argparse.Namespace) -> None:
             lines.append(
                 f"| {config} | {len(values)} | {point[0]:.1f} [{interval[0][0]:.1f}, {interval[1][0]:.1f}] | {per_seed} |"
             )
-    if len(scores["bundled"]) and len(scores["tuned"]):
+    missing = {config: len(EVAL_SEEDS) - len(values) for config, values in scores.items() if len(values) < len(EVAL_SEEDS)}
+    if missing:  # a comparison still running: no verdict yet
+        lines += ["", "Partial: " + ", ".join(f"{n} {config} run(s) missing" for config, n in missing.items()) + "."]
+    if len(scores["bundled"]) >= 2 and len(scores["tuned"]) >= 2:
         p_improvement, low, high = probability_of_improvement(scores["tuned"], scores["bundled"])
         p_value = permutation_p_value(scores["tuned"], scores["bundled"])
         lines += [
