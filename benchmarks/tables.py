@@ -266,6 +266,7 @@ TABLES: dict[str, Table] = {
     "throughput-sbx-speedup": copied(RESULTS / "throughput_sbx.md", 1),
     "soft-vi-scale": copied(RESULTS / "soft_vi_scale.md"),
     "soft-vi-tuned-frozenlake": Table((TUNED_SOFT_VI, SOFT_VI_CONFIG), tuned_soft_vi),
+    "tuned-sacv1-pendulum": copied(RESULTS / "tuned_sacv1_Pendulum-v1.md"),
     "sql-dqn-cartpole": copied(RESULTS / "CartPole-v1_sql_dqn.md"),
     "sql-dqn-lunarlander": copied(RESULTS / "LunarLander-v3_sql_dqn.md"),
     "throughput-discrete": copied(RESULTS / "throughput_sql.md"),
